@@ -1,0 +1,1 @@
+"""appeals: citizens send lawyer-vetted letters to their regional deputies."""

@@ -1,0 +1,69 @@
+"""The `appeals` command line: one Typer app; each domain adds its commands."""
+
+from __future__ import annotations
+
+import typer
+
+from app import migrate
+from app.config import get_settings
+from app.deputies.cli import deputies_app
+
+app = typer.Typer(
+    name="appeals",
+    help="Citizens send lawyer-vetted letters to their regional deputies.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(deputies_app, name="deputies")
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default from settings)."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+) -> None:
+    """Start the web service."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:app_factory",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        log_level=settings.log_level,
+        # Access logs would record client addresses: senders' personal data.
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Migrate the database up to the latest schema (or REVISION)."""
+    migrate.upgrade(revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base.")) -> None:
+    """Migrate the database down to REVISION."""
+    migrate.downgrade(revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's current revision."""
+    migrate.current()
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    migrate.check()
+    typer.echo("models and migrations agree")

@@ -1,0 +1,1 @@
+"""The deputies registry: regions, their legislatures and deputies, and the CSV importer."""

@@ -1,0 +1,73 @@
+"""`appeals deputies ...`: import the registry from CSV files."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import get_settings
+from app.db import create_engine, create_sessionmaker
+from app.deputies import importer
+
+deputies_app = typer.Typer(
+    help="The deputies registry: regions, legislatures, deputies.", no_args_is_help=True
+)
+
+ImportFn = Callable[[AsyncSession, bytes], Awaitable[importer.ImportSummary]]
+
+
+async def _run_import(path: Path, run: ImportFn, *, dry_run: bool) -> importer.ImportSummary:
+    engine = create_engine(get_settings().database_url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            summary = await run(session, path.read_bytes())
+            if dry_run:
+                await session.rollback()
+            return summary
+    finally:
+        await engine.dispose()
+
+
+def _report(path: Path, run: ImportFn, *, dry_run: bool) -> None:
+    try:
+        summary = asyncio.run(_run_import(path, run, dry_run=dry_run))
+    except importer.ImportFailed as failed:
+        for problem in failed.problems:
+            typer.echo(problem.format(str(path)), err=True)
+        typer.echo(f"{len(failed.problems)} problem(s); nothing was imported.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(summary.describe())
+
+
+PathArg = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV file (UTF-8).")
+DryRun = typer.Option(False, "--dry-run", help="Validate and report, write nothing.")
+
+
+@deputies_app.command("import")
+def import_deputies(path: Path = PathArg, dry_run: bool = DryRun) -> None:
+    """Validate and upsert deputies from a CSV file (see deputies_data/README.md)."""
+    if not sys.stdout.isatty():
+        _report(path, lambda s, d: importer.import_deputies(s, d, dry_run=dry_run), dry_run=dry_run)
+        return
+    total = max(path.read_bytes().count(b"\n") - 1, 1)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("validating", total=total)
+        _report(
+            path,
+            lambda s, d: importer.import_deputies(
+                s, d, dry_run=dry_run, progress=lambda n: bar.advance(task, n)
+            ),
+            dry_run=dry_run,
+        )
+
+
+@deputies_app.command("import-legislatures")
+def import_legislatures(path: Path = PathArg, dry_run: bool = DryRun) -> None:
+    """Validate and upsert regions and their legislatures from a CSV file."""
+    _report(path, lambda s, d: importer.import_legislatures(s, d, dry_run=dry_run), dry_run=dry_run)

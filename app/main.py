@@ -1,0 +1,130 @@
+"""The ASGI application: settings, database, routers, error handlers."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.deputies import routes as deputies_routes
+from app.errors import AppError
+from app.templating import STATIC_DIR, templates
+
+logger = logging.getLogger("appeals")
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path in ("/healthz", "/metrics")
+
+
+def _error_response(
+    request: Request,
+    status: int,
+    message: str,
+    code: str,
+    details: list[dict[str, str]] | None = None,
+) -> Response:
+    if _wants_json(request):
+        body: dict[str, object] = {"error": code, "message": message}
+        if details:
+            body["details"] = details
+        return JSONResponse(body, status_code=status)
+    return templates.TemplateResponse(
+        request,
+        "errors/error.html",
+        {"status": status, "message": message, "details": details or []},
+        status_code=status,
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> Response:
+        details = [{"field": exc.field, "message": exc.message}] if exc.field else None
+        return _error_response(request, exc.status_code, exc.message, exc.code, details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = [
+            {
+                "field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path")),
+                "message": str(err["msg"]),
+            }
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        return _error_response(request, 422, f"Invalid input: {summary}", "invalid_input", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {404: "Not found.", 405: "Method not allowed."}
+        message = messages.get(exc.status_code, str(exc.detail))
+        response = _error_response(request, exc.status_code, message, "http_error")
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # Log the type, place and route template only: messages (SQL parameters, say) and
+        # concrete paths (secret links) may carry personal data.
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+        route = getattr(request.scope.get("route"), "path", "?")
+        logger.error(
+            "unexpected %s at %s on %s %s", type(exc).__name__, where, request.method, route
+        )
+        return _error_response(request, 500, "Internal error.", "internal_error")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="appeals",
+        summary="Citizens send lawyer-vetted letters to their regional deputies.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    _install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(deputies_routes.api)
+    app.include_router(deputies_routes.pages)
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz() -> JSONResponse:
+        """Whether the service and its database answer."""
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database means unhealthy
+            logger.warning("health check: database unavailable (%s)", type(exc).__name__)
+            return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn --factory."""
+    return create_app()

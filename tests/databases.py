@@ -1,0 +1,54 @@
+"""Throw-away test databases: a SQLite file, or a PostgreSQL database made and dropped per run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.db import create_engine
+
+DATABASE_KINDS = ("sqlite", "postgresql")
+# The database used to create and drop the per-run test databases.
+POSTGRES_ADMIN_URL = os.environ.get(
+    "APPEALS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a laptop that lacks a part; under CI=true the absence is a failure."""
+    if in_ci():
+        pytest.fail(f"{reason} (required under CI=true)")
+    pytest.skip(reason)
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, directory: Path) -> AsyncIterator[str]:
+    """Yield the URL of a new, empty database of this kind; drop it afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / f'test-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    name = f"appeals_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # connection refused, no such role, ...
+        await admin.dispose()
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
