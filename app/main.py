@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -18,6 +19,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deputies import routes as deputies_routes
 from app.errors import AppError
+from app.security import SecurityHeadersMiddleware
 from app.templating import STATIC_DIR, templates
 
 logger = logging.getLogger("appeals")
@@ -97,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await engine.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline serves the API explorer's scripts itself, never from a CDN.
+    app = FastAPIOffline(
         title="appeals",
         summary="Citizens send lawyer-vetted letters to their regional deputies.",
         version="0.1.0",
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(deputies_routes.api)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -89,3 +89,9 @@ class Deputy(Base):
     @property
     def region(self) -> Region:
         return self.legislature.region
+
+
+@event.listens_for(Deputy, "before_delete")
+def _refuse_delete(_mapper: object, _connection: object, deputy: Deputy) -> None:
+    # Letters point at deputies; a deputy who leaves office is deactivated instead.
+    raise ValueError(f"deputy {deputy.id} cannot be deleted: set is_active to False instead")
