@@ -19,6 +19,8 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deputies import routes as deputies_routes
 from app.errors import AppError
+from app.i18n import routes as i18n_routes
+from app.i18n.middleware import LanguageMiddleware
 from app.security import SecurityHeadersMiddleware
 from app.templating import STATIC_DIR, templates
 
@@ -109,9 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(i18n_routes.router)
     app.include_router(deputies_routes.api)
     app.include_router(deputies_routes.pages)
 
