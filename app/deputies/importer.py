@@ -9,10 +9,10 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -318,10 +318,13 @@ async def import_deputies(
     summary.deactivated = len(gone)
     if dry_run:
         return summary
+    # Core executemany, not ORM bulk operations: one batched statement instead of many.
+    table = cast(Table, Deputy.__table__)
     if inserts:
-        await session.execute(insert(Deputy), inserts)
+        await session.execute(insert(table), inserts)
     if updates:
-        await session.execute(update(Deputy), updates)
+        by_id = update(table).where(table.c.id == bindparam("deputy_id"))
+        await session.execute(by_id, [{"deputy_id": u.pop("id"), **u} for u in updates])
     for start in range(0, len(gone), 1000):
         await session.execute(
             update(Deputy)
