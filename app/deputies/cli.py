@@ -34,15 +34,14 @@ async def _run_import(path: Path, run: ImportFn, *, dry_run: bool) -> importer.I
         await engine.dispose()
 
 
-def _report(path: Path, run: ImportFn, *, dry_run: bool) -> None:
+def _import_or_exit(path: Path, run: ImportFn, *, dry_run: bool) -> importer.ImportSummary:
     try:
-        summary = asyncio.run(_run_import(path, run, dry_run=dry_run))
+        return asyncio.run(_run_import(path, run, dry_run=dry_run))
     except importer.ImportFailed as failed:
         for problem in failed.problems:
             typer.echo(problem.format(str(path)), err=True)
         typer.echo(f"{len(failed.problems)} problem(s); nothing was imported.", err=True)
         raise typer.Exit(1) from None
-    typer.echo(summary.describe())
 
 
 PathArg = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV file (UTF-8).")
@@ -53,21 +52,24 @@ DryRun = typer.Option(False, "--dry-run", help="Validate and report, write nothi
 def import_deputies(path: Path = PathArg, dry_run: bool = DryRun) -> None:
     """Validate and upsert deputies from a CSV file (see deputies_data/README.md)."""
     if not sys.stdout.isatty():
-        _report(path, lambda s, d: importer.import_deputies(s, d, dry_run=dry_run), dry_run=dry_run)
+        run: ImportFn = lambda s, d: importer.import_deputies(s, d, dry_run=dry_run)  # noqa: E731
+        typer.echo(_import_or_exit(path, run, dry_run=dry_run).describe())
         return
     total = max(path.read_bytes().count(b"\n") - 1, 1)
     with Progress(transient=True) as bar:
-        task = bar.add_task("validating", total=total)
-        _report(
+        task = bar.add_task("validating rows", total=total)
+        summary = _import_or_exit(
             path,
             lambda s, d: importer.import_deputies(
                 s, d, dry_run=dry_run, progress=lambda n: bar.advance(task, n)
             ),
             dry_run=dry_run,
         )
+    typer.echo(summary.describe())
 
 
 @deputies_app.command("import-legislatures")
 def import_legislatures(path: Path = PathArg, dry_run: bool = DryRun) -> None:
     """Validate and upsert regions and their legislatures from a CSV file."""
-    _report(path, lambda s, d: importer.import_legislatures(s, d, dry_run=dry_run), dry_run=dry_run)
+    run: ImportFn = lambda s, d: importer.import_legislatures(s, d, dry_run=dry_run)  # noqa: E731
+    typer.echo(_import_or_exit(path, run, dry_run=dry_run).describe())
