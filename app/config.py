@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # Shared state for many web processes (rate limits); in-process memory when unset.
+    redis_url: str | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:

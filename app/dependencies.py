@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.ratelimit import RateLimiter
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -21,5 +22,11 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

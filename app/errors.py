@@ -46,6 +46,10 @@ class TooManyRequests(AppError):
     status_code = 429
     code = "too_many_requests"
 
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class Gone(AppError):
     status_code = 410

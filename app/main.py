@@ -18,9 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deputies import routes as deputies_routes
-from app.errors import AppError
+from app.errors import AppError, TooManyRequests
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
+from app.ratelimit import RateLimiter
 from app.security import SecurityHeadersMiddleware
 from app.templating import STATIC_DIR, templates
 
@@ -56,7 +57,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
         details = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        return _error_response(request, exc.status_code, exc.message, exc.code, details)
+        response = _error_response(request, exc.status_code, exc.message, exc.code, details)
+        if isinstance(exc, TooManyRequests) and exc.retry_after:
+            response.headers["retry-after"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await rate_limiter.aclose()
         await engine.dispose()
 
     # FastAPIOffline serves the API explorer's scripts itself, never from a CDN.
@@ -111,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
+    app.state.rate_limiter = rate_limiter
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     _install_error_handlers(app)
