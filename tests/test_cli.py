@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
+import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,3 +82,27 @@ async def test_import_dry_run_then_real_then_again(
     assert "added 0" in out
     assert "unchanged 2" in out
     assert await _deputies(session) == 2
+
+
+async def test_serve_answers_health_checks(database_url: str, unused_tcp_port: int) -> None:
+    env = {**os.environ, "APPEALS_DATABASE_URL": database_url}
+    process = await asyncio.create_subprocess_exec(
+        APPEALS, "serve", "--port", str(unused_tcp_port), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{unused_tcp_port}") as client:
+            for _ in range(100):
+                try:
+                    response = await client.get("/healthz")
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.1)
+            else:
+                pytest.fail("appeals serve did not answer within 10 s")
+            assert response.json() == {"status": "ok", "database": "ok"}
+            assert (await client.get("/api/v1/regions")).status_code == 200
+    finally:
+        process.terminate()
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
+        assert await asyncio.wait_for(process.wait(), 10) in (0, -signal.SIGTERM)
