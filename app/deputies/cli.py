@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import Progress
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
@@ -41,6 +42,12 @@ def _import_or_exit(path: Path, run: ImportFn, *, dry_run: bool) -> importer.Imp
         for problem in failed.problems:
             typer.echo(problem.format(str(path)), err=True)
         typer.echo(f"{len(failed.problems)} problem(s); nothing was imported.", err=True)
+        raise typer.Exit(1) from None
+    except IntegrityError:
+        # Another import wrote the same rows meanwhile; this one's transaction was rolled back.
+        typer.echo(
+            "The registry changed during the import; nothing was imported. Run it again.", err=True
+        )
         raise typer.Exit(1) from None
 
 
