@@ -9,15 +9,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.campaigns import routes as campaigns_routes
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deputies import routes as deputies_routes
-from app.errors import AppError
+from app.errors import AppError, Unauthorized
+from app.staff import routes as staff_routes
+from app.staff.throttle import LoginThrottle
+from app.staff.web import login_redirect_target
 from app.templating import STATIC_DIR, templates
 
 logger = logging.getLogger("appeals")
@@ -51,6 +55,9 @@ def _error_response(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
+        if isinstance(exc, Unauthorized) and not _wants_json(request):
+            # Pages: an anonymous visitor is sent to the login page, and back afterwards.
+            return RedirectResponse(login_redirect_target(request), status_code=303)
         details = [{"field": exc.field, "message": exc.message}] if exc.field else None
         return _error_response(request, exc.status_code, exc.message, exc.code, details)
 
@@ -106,10 +113,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.login_throttle = LoginThrottle(settings)
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(deputies_routes.api)
     app.include_router(deputies_routes.pages)
+    app.include_router(staff_routes.api)
+    app.include_router(staff_routes.pages)
+    app.include_router(campaigns_routes.api)
+    app.include_router(campaigns_routes.pages)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> JSONResponse:
