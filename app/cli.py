@@ -7,6 +7,7 @@ import typer
 from app import migrate
 from app.config import get_settings
 from app.deputies.cli import deputies_app
+from app.staff.cli import staff_app
 
 app = typer.Typer(
     name="appeals",
@@ -17,6 +18,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deputies_app, name="deputies")
+app.add_typer(staff_app, name="staff")
 
 
 @app.command()

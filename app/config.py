@@ -25,6 +25,19 @@ class Settings(BaseSettings):
     # Shared state for many web processes (rate limits); in-process memory when unset.
     redis_url: str | None = None
 
+    # Staff accounts (app.staff). Argon2 costs: the test environment lowers them (see below).
+    password_time_cost: int = 3
+    password_memory_kib: int = 65536
+    password_parallelism: int = 4
+    staff_session_hours: int = 12
+    # None: Secure cookies exactly when the request came over HTTPS.
+    cookie_secure: bool | None = None
+    # Failed logins allowed per window, per account and per client address (`limits` syntax).
+    login_limit_per_account: str = "5 per 15 minutes"
+    login_limit_per_address: str = "20 per 15 minutes"
+    # Where throttling counters live: one process's memory, or e.g. "async+redis://host:6379".
+    rate_limit_storage_url: str = "async+memory://"
+
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:
         if self.environment == "production" and (
@@ -35,6 +48,18 @@ class Settings(BaseSettings):
                 "outside development (for example: python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))')"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cheap_hashing_in_tests(self) -> Self:
+        # Argon2 at production cost would dominate the test suite's run time.
+        if self.environment == "test":
+            if "password_time_cost" not in self.model_fields_set:
+                self.password_time_cost = 1
+            if "password_memory_kib" not in self.model_fields_set:
+                self.password_memory_kib = 8
+            if "password_parallelism" not in self.model_fields_set:
+                self.password_parallelism = 1
         return self
 
     @property

@@ -46,8 +46,10 @@ class TooManyRequests(AppError):
     status_code = 429
     code = "too_many_requests"
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, field=field)
         self.retry_after = retry_after
 
 

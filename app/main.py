@@ -9,20 +9,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.campaigns import routes as campaigns_routes
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.deputies import routes as deputies_routes
-from app.errors import AppError, TooManyRequests
+from app.errors import AppError, TooManyRequests, Unauthorized
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
 from app.ratelimit import RateLimiter
 from app.security import SecurityHeadersMiddleware
+from app.staff import routes as staff_routes
+from app.staff.throttle import LoginThrottle
+from app.staff.web import login_redirect_target
 from app.templating import STATIC_DIR, templates
 
 logger = logging.getLogger("appeals")
@@ -56,6 +60,9 @@ def _error_response(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
+        if isinstance(exc, Unauthorized) and not _wants_json(request):
+            # Pages: an anonymous visitor is sent to the login page, and back afterwards.
+            return RedirectResponse(login_redirect_target(request), status_code=303)
         details = [{"field": exc.field, "message": exc.message}] if exc.field else None
         response = _error_response(request, exc.status_code, exc.message, exc.code, details)
         if isinstance(exc, TooManyRequests) and exc.retry_after:
@@ -120,11 +127,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = rate_limiter
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.state.login_throttle = LoginThrottle(settings)
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(i18n_routes.router)
     app.include_router(deputies_routes.api)
     app.include_router(deputies_routes.pages)
+    app.include_router(staff_routes.api)
+    app.include_router(staff_routes.pages)
+    app.include_router(campaigns_routes.api)
+    app.include_router(campaigns_routes.pages)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> JSONResponse:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.campaigns.models import AppealText, AppealVersion, Campaign, CampaignStatus, VersionStatus
 from app.deputies.models import Deputy, Legislature, LegislatureLevel, Region
+from app.staff import service as staff_service
+from app.staff.models import Role, StaffMember
 
 _sequence = itertools.count(1)
 
@@ -61,3 +66,91 @@ async def create_deputy(
     session.add(deputy)
     await session.flush()
     return deputy
+
+
+# --- staff and campaigns -----------------------------------------------------------------------
+
+STAFF_PASSWORD = "correct-horse-battery-staple"
+# Argon2 at the lowest cost: the factories must not slow the suite down.
+_cheap_hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+async def create_staff(
+    session: AsyncSession,
+    *roles: Role,
+    email: str | None = None,
+    password: str = STAFF_PASSWORD,
+    **values: Any,
+) -> StaffMember:
+    n = next(_sequence)
+    staff = StaffMember(
+        email=email or f"staff{n}@campaign.example.org",
+        name=values.pop("name", f"Сотрудник {n}"),
+        password_hash=_cheap_hasher.hash(password),
+        **values,
+    )
+    staff.roles = set(roles or (Role.editor,))
+    session.add(staff)
+    await session.flush()
+    return staff
+
+
+async def create_api_token(session: AsyncSession, staff: StaffMember) -> str:
+    _, raw = await staff_service.create_api_token(session, staff=staff, name="test")
+    return raw
+
+
+async def create_campaign(
+    session: AsyncSession, *, author: StaffMember | None = None, **values: Any
+) -> Campaign:
+    n = next(_sequence)
+    campaign = Campaign(
+        slug=values.pop("slug", f"campaign-{n}"),
+        title=values.pop("title", f"Кампания {n}"),
+        description=values.pop("description", "Описание для граждан."),
+        status=values.pop("status", CampaignStatus.draft),
+        created_by_id=author.id if author else None,
+        **values,
+    )
+    session.add(campaign)
+    await session.flush()
+    return campaign
+
+
+async def create_version(
+    session: AsyncSession,
+    *,
+    campaign: Campaign,
+    author: StaffMember,
+    status: VersionStatus = VersionStatus.draft,
+    subject: str = "Обращение: {{ deputy.surname }}",
+    body: str = "{{ deputy.salutation }}!\n\nПрошу рассмотреть.\n\n{{ citizen.full_name }}",
+    text: AppealText | None = None,
+    **values: Any,
+) -> AppealVersion:
+    """A version of `text` (a new text if none), in any status, without going through review."""
+    if text is None:
+        text = AppealText(campaign_id=campaign.id, name=values.pop("name", "Основной текст"))
+        session.add(text)
+        await session.flush()
+    number = values.pop("number", None)
+    if number is None:
+        number = 1 + (
+            await session.scalar(
+                select(func.count(AppealVersion.id)).where(AppealVersion.text_id == text.id)
+            )
+            or 0
+        )
+    version = AppealVersion(
+        text_id=text.id,
+        campaign_id=campaign.id,
+        number=number,
+        subject=subject,
+        body=body,
+        status=status,
+        author_id=author.id,
+        **values,
+    )
+    session.add(version)
+    await session.flush()
+    return version

@@ -1,0 +1,1 @@
+"""Staff: accounts, roles, login sessions, API tokens, CSRF, login throttling, TOTP, audit log."""

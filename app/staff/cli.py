@@ -1,0 +1,69 @@
+"""`appeals staff ...`: create staff accounts and API tokens from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import typer
+from pydantic import ValidationError
+
+from app.config import get_settings
+from app.db import create_engine, create_sessionmaker
+from app.errors import AppError
+from app.staff import service
+from app.staff.models import Role
+from app.staff.schemas import StaffIn
+
+PASSWORD_ENV = "APPEALS_STAFF_PASSWORD"
+
+staff_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+
+
+async def _create(email: str, password: str, roles: set[Role], name: str) -> int:
+    settings = get_settings()
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            staff = await service.create_staff(
+                session,
+                email=email,
+                password=password,
+                roles=roles,
+                name=name,
+                settings=settings,
+                actor=None,
+            )
+            await session.commit()
+            return staff.id
+    finally:
+        await engine.dispose()
+
+
+EmailArg = typer.Argument(..., help="The staff member's e-mail address (their login).")
+RoleOpt = typer.Option(..., "--role", help="A role; repeat for several.")
+NameOpt = typer.Option("", help="Display name.")
+
+
+@staff_app.command("create")
+def create(email: str = EmailArg, role: list[Role] = RoleOpt, name: str = NameOpt) -> None:
+    """Create a staff member with one or more roles.
+
+    The password is asked for on the terminal, or read from APPEALS_STAFF_PASSWORD for scripts
+    (never from the command line, where other users of the machine could read it).
+    """
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        data = StaffIn(email=email, name=name, password=password, roles=set(role))
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        staff_id = asyncio.run(_create(data.email, data.password, data.roles, data.name))
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"staff member {staff_id} created: {data.email} ({', '.join(sorted(data.roles))})")

@@ -1,0 +1,164 @@
+"""Staff management and the audit log: admins only; the command line creates accounts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from app.config import get_settings
+from app.staff.models import Role, StaffMember
+from tests.factories import STAFF_PASSWORD, create_api_token, create_staff
+from tests.staff.auth import login_ok
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("role", [Role.editor, Role.lawyer, Role.analyst])
+async def test_only_admins_manage_staff_and_read_the_audit_log(
+    client: httpx.AsyncClient, session: AsyncSession, role: Role
+) -> None:
+    staff = await create_staff(session, role, email="someone@campaign.example.org")
+    token = await create_api_token(session, staff)
+    await session.commit()
+    headers = bearer(token)
+    assert (await client.get("/api/v1/staff/members", headers=headers)).status_code == 403
+    assert (await client.get("/api/v1/staff/audit", headers=headers)).status_code == 403
+    new = {"email": "x@campaign.example.org", "password": STAFF_PASSWORD, "roles": ["admin"]}
+    assert (
+        await client.post("/api/v1/staff/members", json=new, headers=headers)
+    ).status_code == 403
+    await login_ok(client, "someone@campaign.example.org")
+    assert (await client.get("/staff/members")).status_code == 403
+    assert (await client.get("/staff/audit")).status_code == 403
+
+
+async def test_admin_creates_and_changes_staff_with_an_audit_trail(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    admin = await create_staff(session, Role.admin, email="admin@campaign.example.org")
+    token = await create_api_token(session, admin)
+    await session.commit()
+    headers = bearer(token)
+    created = await client.post(
+        "/api/v1/staff/members",
+        json={
+            "email": "New.Lawyer@Campaign.Example.org",
+            "name": "Юрист",
+            "password": STAFF_PASSWORD,
+            "roles": ["lawyer", "editor"],
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    member = created.json()
+    assert member["email"] == "new.lawyer@campaign.example.org"
+    assert member["roles"] == ["editor", "lawyer"]
+    assert "password" not in created.text
+    again = await client.post(
+        "/api/v1/staff/members",
+        json={
+            "email": "new.lawyer@campaign.example.org",
+            "password": STAFF_PASSWORD,
+            "roles": ["editor"],
+        },
+        headers=headers,
+    )
+    assert again.status_code == 409
+    short = await client.post(
+        "/api/v1/staff/members",
+        json={"email": "p@campaign.example.org", "password": "short", "roles": ["editor"]},
+        headers=headers,
+    )
+    assert short.status_code == 422
+    changed = await client.patch(
+        f"/api/v1/staff/members/{member['id']}", json={"roles": ["lawyer"]}, headers=headers
+    )
+    assert changed.json()["roles"] == ["lawyer"]
+    # An admin cannot lock themselves out.
+    me = await client.patch(
+        f"/api/v1/staff/members/{admin.id}", json={"is_active": False}, headers=headers
+    )
+    assert me.status_code == 409
+    audit = (await client.get("/api/v1/staff/audit", headers=headers)).json()
+    update = next(e for e in audit["entries"] if e["action"] == "staff.update")
+    assert update["actor"] == "admin@campaign.example.org"
+    assert update["before"]["roles"] == ["editor", "lawyer"]
+    assert update["after"]["roles"] == ["lawyer"]
+    assert "password" not in str(audit)
+    assert "argon2" not in str(audit)
+    # The audit page shows the same.
+    await login_ok(client, "admin@campaign.example.org")
+    page = await client.get("/staff/audit")
+    assert page.status_code == 200
+    assert "staff.update" in page.text
+
+
+async def test_admin_pages_create_a_member(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await create_staff(session, Role.admin, email="admin@campaign.example.org")
+    await session.commit()
+    csrf = await login_ok(client, "admin@campaign.example.org")
+    page = await client.get("/staff/members")
+    assert 'for="new-email"' in page.text
+    response = await client.post(
+        "/staff/members",
+        data={
+            "csrf_token": csrf,
+            "email": "an@campaign.example.org",
+            "password": STAFF_PASSWORD,
+            "roles": ["analyst", "editor"],
+        },
+    )
+    assert response.status_code == 303
+    member = await session.scalar(
+        select(StaffMember).where(StaffMember.email == "an@campaign.example.org")
+    )
+    assert member is not None
+    assert member.roles == {Role.analyst, Role.editor}
+    bad = await client.post(
+        "/staff/members",
+        data={
+            "csrf_token": csrf,
+            "email": "not-an-address",
+            "password": STAFF_PASSWORD,
+            "roles": ["editor"],
+        },
+    )
+    assert bad.status_code == 422
+
+
+def test_cli_creates_staff_with_the_password_from_the_environment(
+    database_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],  # empties the database afterwards
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APPEALS_DATABASE_URL", database_url)
+    monkeypatch.setenv("APPEALS_ENVIRONMENT", "test")
+    monkeypatch.setenv("APPEALS_STAFF_PASSWORD", STAFF_PASSWORD)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        result = runner.invoke(
+            cli,
+            ["staff", "create", "Cli@Campaign.example.org", "--role", "admin", "--role", "lawyer"],
+        )
+        assert result.exit_code == 0, result.output
+        assert "cli@campaign.example.org (admin, lawyer)" in result.output
+        again = runner.invoke(
+            cli, ["staff", "create", "cli@campaign.example.org", "--role", "admin"]
+        )
+        assert again.exit_code == 1
+        monkeypatch.setenv("APPEALS_STAFF_PASSWORD", "short")
+        weak = runner.invoke(
+            cli, ["staff", "create", "weak@campaign.example.org", "--role", "admin"]
+        )
+        assert weak.exit_code == 1
+    finally:
+        get_settings.cache_clear()
