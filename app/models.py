@@ -1,6 +1,18 @@
 """Every domain's models, imported in one place so that Alembic sees the whole schema."""
 
 from app.db import Base
+from app.delivery.models import SendBudget, SendPause, SendSlot, SinkMessage
 from app.deputies.models import Deputy, Legislature, Region
+from app.letters.models import Letter
 
-__all__ = ["Base", "Deputy", "Legislature", "Region"]
+__all__ = [
+    "Base",
+    "Deputy",
+    "Legislature",
+    "Letter",
+    "Region",
+    "SendBudget",
+    "SendPause",
+    "SendSlot",
+    "SinkMessage",
+]

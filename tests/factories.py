@@ -7,7 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.deputies.models import Deputy, Legislature, LegislatureLevel, Region
+from app.letters import service as letters_service
+from app.letters.models import Letter
 
 _sequence = itertools.count(1)
 
@@ -61,3 +64,28 @@ async def create_deputy(
     session.add(deputy)
     await session.flush()
     return deputy
+
+
+async def create_letter(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    deputy: Deputy | None = None,
+    **values: Any,
+) -> Letter:
+    """A queued letter through the real service (message bytes built as in production)."""
+    deputy = deputy or await create_deputy(session)
+    return await letters_service.create_letter(
+        session,
+        deputy=deputy,
+        campaign_id=values.pop("campaign_id", 1),
+        campaign_title=values.pop("campaign_title", "Сохраним больницу"),
+        appeal_version_id=values.pop("appeal_version_id", 1),
+        sender_name=values.pop("sender_name", "Мария Петрова"),
+        sender_email=values.pop("sender_email", "maria@example.com"),
+        reply_to=values.pop("reply_to", True),
+        subject=values.pop("subject", "Обращение"),
+        body=values.pop("body", "Уважаемый депутат!\n\nПрошу сохранить больницу.\n"),
+        settings=settings,
+        **values,
+    )
