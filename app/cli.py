@@ -6,6 +6,8 @@ import typer
 
 from app import migrate
 from app.config import get_settings
+from app.delivery.cli import delivery_app
+from app.delivery.cli import worker as worker_command
 from app.deputies.cli import deputies_app
 
 app = typer.Typer(
@@ -17,6 +19,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deputies_app, name="deputies")
+app.add_typer(delivery_app, name="delivery")
+app.command("worker")(worker_command)
 
 
 @app.command()

@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.delivery import routes as delivery_routes
+from app.delivery.embedded import embedded_delivery
 from app.deputies import routes as deputies_routes
 from app.errors import AppError
 from app.templating import STATIC_DIR, templates
@@ -91,10 +93,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker):
+            yield
         await engine.dispose()
 
     app = FastAPI(
@@ -105,11 +109,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.sessionmaker = sessionmaker
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(deputies_routes.api)
     app.include_router(deputies_routes.pages)
+    app.include_router(delivery_routes.service_routes)
+    app.include_router(delivery_routes.pages)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> JSONResponse:
