@@ -6,6 +6,8 @@ import typer
 
 from app import migrate
 from app.config import get_settings
+from app.delivery.cli import delivery_app
+from app.delivery.cli import worker as worker_command
 from app.deputies.cli import deputies_app
 from app.staff.cli import staff_app
 
@@ -19,6 +21,8 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deputies_app, name="deputies")
 app.add_typer(staff_app, name="staff")
+app.add_typer(delivery_app, name="delivery")
+app.command("worker")(worker_command)
 
 
 @app.command()

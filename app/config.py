@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
-    # Shared state for many web processes (rate limits); in-process memory when unset.
+    # Shared state for many processes (rate limits, send pacing); else memory or the database.
     redis_url: str | None = None
 
     # Staff accounts (app.staff). Argon2 costs: the test environment lowers them (see below).
@@ -37,6 +37,42 @@ class Settings(BaseSettings):
     login_limit_per_address: str = "20 per 15 minutes"
     # Where throttling counters live: one process's memory, or e.g. "async+redis://host:6379".
     rate_limit_storage_url: str = "async+memory://"
+
+    # Delivery: the outbound relay. With no smtp_host, letters go to the local sink only.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_connect_timeout: float = 10.0
+    smtp_timeout: float = 60.0
+    smtp_pool_size: int = 4
+    # Reconnect a pooled connection idle for longer than this (servers drop idle sessions).
+    smtp_idle_seconds: float = 30.0
+    mail_from: str = "appeals@localhost"
+    # The local sink (aiosmtpd) that the embedded service starts when no relay is configured.
+    sink_host: str = "127.0.0.1"
+    sink_port: int = 8025
+    # Pacing, shared by every worker through the database (or Redis when redis_url is set).
+    send_rate: float = 100.0
+    domain_rate: float = 10.0
+    domain_concurrency: int = 2
+    breaker_threshold: int = 5
+    breaker_pause_seconds: float = 300.0
+    # The worker.
+    embedded_worker: bool | None = None
+    worker_batch_size: int = 500
+    worker_poll_seconds: float = 1.0
+    lease_seconds: float = 300.0
+    retry_base_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    give_up_seconds: float = 3 * 24 * 3600.0
+    retention_days: float = 30.0
+    purge_interval_seconds: float = 3600.0
+    # DKIM signing, when all three are set.
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_private_key_path: str | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:
@@ -62,6 +98,12 @@ class Settings(BaseSettings):
                 self.password_parallelism = 1
         return self
 
+    @model_validator(mode="after")
+    def _embedded_worker_in_development(self) -> Self:
+        if self.embedded_worker is None:
+            self.embedded_worker = self.environment == "development"
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -70,6 +112,14 @@ class Settings(BaseSettings):
     def effective_secret_key(self) -> str:
         """The configured key, or a fixed development key where none is required."""
         return self.secret_key or "development-only-key-never-used-in-production"
+
+    @property
+    def relay_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def dkim_configured(self) -> bool:
+        return bool(self.dkim_selector and self.dkim_domain and self.dkim_private_key_path)
 
 
 @lru_cache

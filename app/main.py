@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.campaigns import routes as campaigns_routes
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
+from app.delivery import routes as delivery_routes
+from app.delivery.embedded import embedded_delivery
 from app.deputies import routes as deputies_routes
 from app.errors import AppError, TooManyRequests, Unauthorized
 from app.i18n import routes as i18n_routes
@@ -106,10 +108,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker):
+            yield
         await rate_limiter.aclose()
         await engine.dispose()
 
@@ -122,12 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
     app.add_middleware(LanguageMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.state.login_throttle = LoginThrottle(settings)
+    app.state.sessionmaker = sessionmaker
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(i18n_routes.router)
@@ -137,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(staff_routes.pages)
     app.include_router(campaigns_routes.api)
     app.include_router(campaigns_routes.pages)
+    app.include_router(delivery_routes.service_routes)
+    app.include_router(delivery_routes.pages)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> JSONResponse:

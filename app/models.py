@@ -2,7 +2,9 @@
 
 from app.campaigns.models import AppealText, AppealVersion, Campaign, VersionRotation
 from app.db import Base
+from app.delivery.models import SendBudget, SendPause, SendSlot, SinkMessage
 from app.deputies.models import Deputy, Legislature, Region
+from app.letters.models import Letter
 from app.staff.models import ApiToken, AuditEntry, StaffMember, StaffSession
 
 __all__ = [
@@ -14,7 +16,12 @@ __all__ = [
     "Campaign",
     "Deputy",
     "Legislature",
+    "Letter",
     "Region",
+    "SendBudget",
+    "SendPause",
+    "SendSlot",
+    "SinkMessage",
     "StaffMember",
     "StaffSession",
     "VersionRotation",

@@ -10,7 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns.models import AppealText, AppealVersion, Campaign, CampaignStatus, VersionStatus
+from app.config import Settings
 from app.deputies.models import Deputy, Legislature, LegislatureLevel, Region
+from app.letters import service as letters_service
+from app.letters.models import Letter
 from app.staff import service as staff_service
 from app.staff.models import Role, StaffMember
 
@@ -154,3 +157,28 @@ async def create_version(
     session.add(version)
     await session.flush()
     return version
+
+
+async def create_letter(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    deputy: Deputy | None = None,
+    **values: Any,
+) -> Letter:
+    """A queued letter through the real service (message bytes built as in production)."""
+    deputy = deputy or await create_deputy(session)
+    return await letters_service.create_letter(
+        session,
+        deputy=deputy,
+        campaign_id=values.pop("campaign_id", 1),
+        campaign_title=values.pop("campaign_title", "Сохраним больницу"),
+        appeal_version_id=values.pop("appeal_version_id", 1),
+        sender_name=values.pop("sender_name", "Мария Петрова"),
+        sender_email=values.pop("sender_email", "maria@example.com"),
+        reply_to=values.pop("reply_to", True),
+        subject=values.pop("subject", "Обращение"),
+        body=values.pop("body", "Уважаемый депутат!\n\nПрошу сохранить больницу.\n"),
+        settings=settings,
+        **values,
+    )

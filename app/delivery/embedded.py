@@ -1,0 +1,44 @@
+"""The embedded default: inside the web service, a local sink (when no relay is configured)
+and one send worker, so that a newcomer's letters go out with no extra step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.delivery.sink import start_sink
+from app.delivery.worker import Worker
+
+logger = logging.getLogger("appeals.delivery")
+
+
+@asynccontextmanager
+async def embedded_delivery(
+    settings: Settings, *, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Worker | None]:
+    """Run the sink and a worker for the service's lifetime when `embedded_worker` is on."""
+    if not settings.embedded_worker:
+        yield None
+        return
+    server: asyncio.Server | None = None
+    if not settings.relay_configured:
+        server = await start_sink(sessionmaker, host=settings.sink_host, port=settings.sink_port)
+        port = server.sockets[0].getsockname()[1]
+        settings = settings.model_copy(update={"sink_port": port})
+        logger.info("local sink listening on %s:%d (no relay configured)", settings.sink_host, port)
+    worker = Worker(settings, engine=engine)
+    task = asyncio.create_task(worker.run(), name="appeals-embedded-worker")
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        await task
+        await worker.close()
+        if server is not None:
+            server.close()
+            await server.wait_closed()

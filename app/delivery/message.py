@@ -1,0 +1,152 @@
+"""The RFC 5322 message of a letter, assembled by hand once, when the letter is created.
+
+`email.message.EmailMessage` costs about 1.6 ms a letter; the header helpers of the email package
+(RFC 2047 encoded words, address formatting, dates) applied to a fixed layout cost a few dozen
+microseconds and give the same bytes a mail client expects. Everything that comes from the public
+(the sender's name and address) is cleaned or refused here, so that no value can add a header.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+from email.charset import BASE64, Charset
+from email.header import Header
+from email.utils import format_datetime, formataddr
+from functools import lru_cache
+from pathlib import Path
+
+from app.errors import InvalidInput
+
+UTF8 = Charset("utf-8")
+UTF8.header_encoding = BASE64
+UTF8.body_encoding = BASE64
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: never in a header.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# A conservative addr-spec: what a citizen may give as a reply address (validated upstream too).
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
+)
+MAX_NAME = 200
+CAMPAIGN_HEADER = "X-Appeals-Campaign"
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    selector: bytes
+    domain: bytes
+    private_key: bytes
+
+
+@lru_cache(maxsize=4)
+def load_dkim_key(selector: str, domain: str, path: str) -> DkimKey:
+    return DkimKey(selector.encode(), domain.encode(), Path(path).read_bytes())
+
+
+def clean_text(value: str, *, limit: int = MAX_NAME) -> str:
+    """One line of text: control characters (CR, LF, ...) become spaces, runs of blanks one."""
+    return " ".join(_CONTROL.sub(" ", value).split())[:limit]
+
+
+def check_address(address: str, *, field: str) -> str:
+    """The address if it is a plain addr-spec; InvalidInput otherwise (never silently fixed)."""
+    if len(address) > 254 or not _ADDRESS.match(address) or ".." in address:
+        raise InvalidInput("Not a valid e-mail address.", field=field)
+    return address
+
+
+def address_domain(address: str) -> str:
+    """The lowercased domain of an address, in its ASCII (IDNA) form."""
+    domain = address.rpartition("@")[2].strip().lower()
+    return domain if domain.isascii() else domain.encode("idna").decode("ascii")
+
+
+def new_message_id(mail_from: str) -> str:
+    return f"<{uuid.uuid4().hex}@{address_domain(mail_from)}>"
+
+
+def _mailbox(name: str, address: str) -> str:
+    return formataddr((clean_text(name), address), charset=UTF8)
+
+
+def _unstructured(name: str, value: str) -> str:
+    # Folded encoded words for non-ASCII; ASCII folded at whitespace. Lines stay under 78.
+    return Header(clean_text(value, limit=998), UTF8, header_name=name).encode(linesep="\r\n")
+
+
+def _body(text: str) -> bytes:
+    # Base64 keeps Cyrillic text 7-bit clean for any relay and any line length.
+    normal = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    return base64.encodebytes(normal.encode("utf-8")).replace(b"\n", b"\r\n")
+
+
+def build_message(
+    *,
+    mail_from: str,
+    sender_name: str,
+    sender_email: str | None,
+    recipient_name: str,
+    recipient_email: str,
+    subject: str,
+    body: str,
+    campaign_id: int,
+    campaign_title: str,
+    message_id: str,
+    date: dt.datetime,
+    dkim: DkimKey | None = None,
+) -> bytes:
+    """The complete message bytes (CRLF line ends), DKIM-signed when a key is given."""
+    headers = [
+        f"From: {_mailbox(sender_name, mail_from)}",
+        f"To: {_mailbox(recipient_name, recipient_email)}",
+    ]
+    if sender_email:
+        headers.append(f"Reply-To: {_mailbox(sender_name, sender_email)}")
+    headers += [
+        f"Subject: {_unstructured('Subject', subject)}",
+        f"Date: {format_datetime(date.astimezone(dt.UTC))}",
+        f"Message-ID: {message_id}",
+        f"{CAMPAIGN_HEADER}: "
+        + _unstructured(CAMPAIGN_HEADER, f"{campaign_id} {clean_text(campaign_title, limit=300)}"),
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: base64",
+    ]
+    message = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii") + _body(body)
+    if dkim is not None:
+        message = sign(message, dkim)
+    return message
+
+
+DKIM_HEADERS = [
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"Reply-To",
+    b"MIME-Version",
+    b"Content-Type",
+    b"Content-Transfer-Encoding",
+    CAMPAIGN_HEADER.encode(),
+]
+
+
+def sign(message: bytes, key: DkimKey) -> bytes:
+    """Prepend a DKIM-Signature (relaxed/relaxed, rsa-sha256) over the headers we set."""
+    import dkim  # type: ignore[import-untyped]
+
+    signature: bytes = dkim.sign(
+        message,
+        key.selector,
+        key.domain,
+        key.private_key,
+        include_headers=DKIM_HEADERS,
+        canonicalize=(b"relaxed", b"relaxed"),
+        linesep=b"\r\n",
+    )
+    return signature + message

@@ -1,0 +1,138 @@
+"""Delivery services: campaign pause and resume, progress, the sink's messages, the purge.
+
+Services flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.delivery import pacing
+from app.delivery import purge as purge_module
+from app.delivery.models import PauseKind, SendPause, SinkMessage
+from app.errors import NotFound
+from app.letters.models import FINAL, Letter, LetterStatus
+
+
+async def pause_campaign(session: AsyncSession, *, campaign_id: int, reason: str = "") -> None:
+    """Stop claiming the campaign's letters until resumed (letters in flight still finish)."""
+    conn = await session.connection()
+    await pacing.set_pause(
+        conn, kind=PauseKind.campaign, key=str(campaign_id), until=None, reason=reason
+    )
+
+
+async def resume_campaign(session: AsyncSession, *, campaign_id: int) -> bool:
+    """Lift the campaign's pause; False if it was not paused."""
+    result = await session.execute(
+        delete(SendPause).where(
+            SendPause.kind == PauseKind.campaign, SendPause.key == str(campaign_id)
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def list_pauses(session: AsyncSession) -> list[SendPause]:
+    """Pauses in force now: staff's and the breaker's."""
+    now = dt.datetime.now(dt.UTC)
+    rows = await session.scalars(
+        select(SendPause)
+        .where((SendPause.until.is_(None)) | (SendPause.until > now))
+        .order_by(SendPause.kind, SendPause.key)
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    campaign_id: int
+    counts: dict[str, int]
+    paused: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def finished(self) -> bool:
+        """Every letter has a final status (held letters are not final)."""
+        return self.total > 0 and all(LetterStatus(s) in FINAL for s in self.counts)
+
+
+async def campaign_progress(session: AsyncSession, *, campaign_id: int) -> CampaignProgress:
+    """The campaign's letters by status and whether delivery is finished."""
+    rows = await session.execute(
+        select(Letter.status, func.count())
+        .where(Letter.campaign_id == campaign_id)
+        .group_by(Letter.status)
+    )
+    paused = await session.scalar(
+        select(func.count()).where(
+            SendPause.kind == PauseKind.campaign, SendPause.key == str(campaign_id)
+        )
+    )
+    return CampaignProgress(
+        campaign_id, {str(s): int(n) for s, n in rows.all()}, paused=bool(paused)
+    )
+
+
+async def purge(session: AsyncSession, *, settings: Settings) -> int:
+    """Erase personal data past the retention period; returns how many letters."""
+    return await purge_module.purge(await session.connection(), settings=settings)
+
+
+@dataclass(frozen=True)
+class SinkView:
+    id: int
+    received_at: dt.datetime
+    rcpt_to: str
+    message_id: str
+    subject: str
+    headers: list[tuple[str, str]]
+    body: str
+
+
+async def list_sink_messages(
+    session: AsyncSession, *, limit: int = 50, offset: int = 0
+) -> list[SinkMessage]:
+    """The sink's messages, newest first (the data column is not loaded)."""
+    from sqlalchemy.orm import defer
+
+    rows = await session.scalars(
+        select(SinkMessage)
+        .options(defer(SinkMessage.data))
+        .order_by(SinkMessage.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows)
+
+
+async def count_sink_messages(session: AsyncSession) -> int:
+    """How many messages the sink holds."""
+    return int(await session.scalar(select(func.count()).select_from(SinkMessage)) or 0)
+
+
+async def get_sink_message(session: AsyncSession, *, message_id: int) -> SinkView:
+    """One sink message, decoded for reading; NotFound otherwise."""
+    row = await session.get(SinkMessage, message_id)
+    if row is None:
+        raise NotFound("No such message in the sink.", field="id")
+    parsed = message_from_bytes(row.data, policy=policy.default)
+    body_part = parsed.get_body(preferencelist=("plain",))
+    body = body_part.get_content() if body_part is not None else ""
+    return SinkView(
+        id=row.id,
+        received_at=row.received_at,
+        rcpt_to=row.rcpt_to,
+        message_id=row.message_id,
+        subject=row.subject,
+        headers=[(name, str(value)) for name, value in parsed.items()],
+        body=str(body),
+    )

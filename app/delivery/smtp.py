@@ -1,0 +1,227 @@
+"""SMTP to one relay: a small pool of persistent aiosmtplib connections, and the reading of replies.
+
+The outcome of a transaction is decided by the reply code, never by the exception's type:
+2xx sent; 4xx deferred; 5xx failed at once. No reply at all (timeout, refused, reset) defers. A
+connection lost after the message's final dot leaves the outcome unknown: the letter is deferred
+and sent again later with the same Message-ID (the duplicate window described in the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiosmtplib
+
+from app.config import Settings
+from app.letters.models import FailureClass
+
+
+class Outcome(StrEnum):
+    sent = "sent"
+    deferred = "deferred"
+    failed = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    host: str
+    port: int
+    tls: str  # starttls | tls | none
+    username: str | None
+    password: str | None
+    connect_timeout: float
+    timeout: float
+    pool_size: int
+    idle_seconds: float
+    is_sink: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Relay:
+        """The configured relay, or the local sink when none is configured."""
+        if settings.smtp_host:
+            return cls(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                tls=settings.smtp_tls,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                connect_timeout=settings.smtp_connect_timeout,
+                timeout=settings.smtp_timeout,
+                pool_size=settings.smtp_pool_size,
+                idle_seconds=settings.smtp_idle_seconds,
+                is_sink=False,
+            )
+        return cls(
+            host=settings.sink_host,
+            port=settings.sink_port,
+            tls="none",
+            username=None,
+            password=None,
+            connect_timeout=settings.smtp_connect_timeout,
+            timeout=settings.smtp_timeout,
+            pool_size=settings.smtp_pool_size,
+            idle_seconds=settings.smtp_idle_seconds,
+            is_sink=True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    outcome: Outcome
+    reply: str
+    failure: FailureClass | None = None
+    # True when the relay itself failed (no transaction was started): counts for its breaker.
+    relay_error: bool = False
+
+
+def classify(code: int, message: str) -> Attempt:
+    """The outcome a reply code decides."""
+    reply = f"{code} {message}".strip()[:1000]
+    if 200 <= code < 300:
+        return Attempt(Outcome.sent, reply)
+    if 400 <= code < 500:
+        return Attempt(Outcome.deferred, reply, FailureClass.temporary)
+    if 500 <= code < 600:
+        return Attempt(Outcome.failed, reply, FailureClass.permanent)
+    # Anything else is a protocol error: try again later rather than lose the letter.
+    return Attempt(Outcome.deferred, reply, FailureClass.temporary)
+
+
+def _no_reply(exc: BaseException, *, after_data: bool, relay_error: bool = False) -> Attempt:
+    if after_data:
+        return Attempt(
+            Outcome.deferred,
+            f"no reply after the message was sent ({type(exc).__name__}): outcome unknown",
+            FailureClass.unknown,
+        )
+    timeout = isinstance(exc, (TimeoutError, aiosmtplib.SMTPTimeoutError))
+    return Attempt(
+        Outcome.deferred,
+        f"{'timeout' if timeout else 'connection error'} ({type(exc).__name__})",
+        FailureClass.timeout if timeout else FailureClass.connection,
+        relay_error=relay_error,
+    )
+
+
+class Connection:
+    """One pooled connection: opened lazily, reused, dropped after any error."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.smtp: aiosmtplib.SMTP | None = None
+        self.last_used = 0.0
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        relay = self.relay
+        smtp = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            timeout=relay.timeout,
+            use_tls=relay.tls == "tls",
+            start_tls=relay.tls == "starttls",
+            username=relay.username,
+            password=relay.password,
+            tls_context=ssl.create_default_context() if relay.tls != "none" else None,
+        )
+        await smtp.connect(timeout=relay.connect_timeout)
+        return smtp
+
+    async def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            if smtp.is_connected:
+                await asyncio.wait_for(smtp.quit(), timeout=2)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            smtp.close()
+
+    def _drop(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    async def _ready(self) -> aiosmtplib.SMTP:
+        """An open connection; a stale idle one is checked with NOOP and replaced if dead."""
+        if self.smtp is not None and time.monotonic() - self.last_used > self.relay.idle_seconds:
+            try:
+                await self.smtp.noop()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                self._drop()
+        if self.smtp is None or not self.smtp.is_connected:
+            self._drop()
+            self.smtp = await self._open()
+        return self.smtp
+
+    async def send(self, *, mail_from: str, rcpt: str, message: bytes) -> Attempt:
+        """One transaction; the reply decides the outcome."""
+        try:
+            smtp = await self._ready()
+        except aiosmtplib.SMTPResponseException as exc:
+            # The relay answered, but not to a transaction of ours (greeting, EHLO, TLS, login):
+            # the letter is not at fault, whatever the code.
+            self._drop()
+            attempt = classify(exc.code, exc.message)
+            return Attempt(Outcome.deferred, attempt.reply, FailureClass.connection, True)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            self._drop()
+            return _no_reply(exc, after_data=False, relay_error=True)
+        after_data = False
+        try:
+            await smtp.mail(mail_from)
+            await smtp.rcpt(rcpt)
+            after_data = True
+            response = await smtp.data(message)
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code < 0:  # aiosmtplib's own "no reply" errors carry code -1
+                self._drop()
+                return _no_reply(exc, after_data=after_data)
+            await self._reset()
+            return classify(exc.code, exc.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            self._drop()
+            return _no_reply(exc, after_data=after_data)
+        self.last_used = time.monotonic()
+        return classify(response.code, response.message)
+
+    async def _reset(self) -> None:
+        # After a refused transaction, RSET; reopen next time if even that fails.
+        if self.smtp is None:
+            return
+        try:
+            await self.smtp.rset()
+            self.last_used = time.monotonic()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            self._drop()
+
+
+class Pool:
+    """Up to `pool_size` connections to one relay, lent to one sender at a time."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self._idle: asyncio.LifoQueue[Connection] = asyncio.LifoQueue()
+        for _ in range(relay.pool_size):
+            self._idle.put_nowait(Connection(relay))
+        self._all = list(self._idle._queue)  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        connection = await self._idle.get()
+        try:
+            yield connection
+        finally:
+            self._idle.put_nowait(connection)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self._all), return_exceptions=True)

@@ -1,0 +1,146 @@
+"""Letters: creation (the message bytes are built here, once), hold, release and cancellation.
+
+Services flush; the caller (request or worker loop) commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings, get_settings
+from app.db import utcnow
+from app.delivery import message as delivery_message
+from app.deputies.models import Deputy
+from app.letters.models import Letter, LetterStatus, sources
+
+
+def _dkim_key(settings: Settings) -> delivery_message.DkimKey | None:
+    if not settings.dkim_configured:
+        return None
+    return delivery_message.load_dkim_key(
+        str(settings.dkim_selector),
+        str(settings.dkim_domain),
+        str(settings.dkim_private_key_path),
+    )
+
+
+async def create_letter(
+    session: AsyncSession,
+    *,
+    deputy: Deputy,
+    campaign_id: int,
+    campaign_title: str,
+    appeal_version_id: int,
+    sender_name: str,
+    sender_email: str,
+    reply_to: bool,
+    subject: str,
+    body: str,
+    settings: Settings | None = None,
+) -> Letter:
+    """Queue a letter to `deputy`: build and store its message bytes and Message-ID now."""
+    settings = settings or get_settings()
+    sender_email = delivery_message.check_address(sender_email.strip(), field="sender_email")
+    recipient = delivery_message.check_address(deputy.email.strip(), field="deputy.email")
+    sender_name = delivery_message.clean_text(sender_name)
+    now = utcnow()
+    message_id = delivery_message.new_message_id(settings.mail_from)
+    message = delivery_message.build_message(
+        mail_from=settings.mail_from,
+        sender_name=sender_name,
+        sender_email=sender_email if reply_to else None,
+        recipient_name=deputy.full_name,
+        recipient_email=recipient,
+        subject=subject,
+        body=body,
+        campaign_id=campaign_id,
+        campaign_title=campaign_title,
+        message_id=message_id,
+        date=now,
+        dkim=_dkim_key(settings),
+    )
+    letter = Letter(
+        campaign_id=campaign_id,
+        appeal_version_id=appeal_version_id,
+        deputy_id=deputy.id,
+        recipient_email=recipient,
+        recipient_domain=delivery_message.address_domain(recipient),
+        message_id=message_id,
+        message=message,
+        sender_name=sender_name,
+        sender_email=sender_email,
+        status=LetterStatus.queued,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(letter)
+    await session.flush()
+    return letter
+
+
+async def get_letter(session: AsyncSession, *, letter_id: int) -> Letter | None:
+    """One letter by id, or None."""
+    return await session.get(Letter, letter_id)
+
+
+async def _bulk_move(
+    session: AsyncSession, to: LetterStatus, *where: object, **values: object
+) -> int:
+    now = utcnow()
+    extra: dict[str, object] = {"finished_at": now} if to is LetterStatus.cancelled else {}
+    result = await session.execute(
+        update(Letter)
+        .where(Letter.status.in_(sources(to)), *where)  # type: ignore[arg-type]
+        .values(status=to, updated_at=now, **extra, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def hold_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
+    """Hold the version's unsent letters (its approval was withdrawn); returns how many.
+
+    Letters a worker is transmitting at this moment (status `sending`) are not stopped.
+    """
+    return await _bulk_move(
+        session, LetterStatus.held, Letter.appeal_version_id == appeal_version_id
+    )
+
+
+async def release_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
+    """Queue the version's held letters again (approval restored); returns how many."""
+    return await _bulk_move(
+        session,
+        LetterStatus.queued,
+        Letter.appeal_version_id == appeal_version_id,
+        Letter.status == LetterStatus.held,
+        next_attempt_at=utcnow(),
+    )
+
+
+async def cancel_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
+    """Cancel the version's unsent letters for good; returns how many."""
+    return await _bulk_move(
+        session, LetterStatus.cancelled, Letter.appeal_version_id == appeal_version_id
+    )
+
+
+async def cancel_letters(session: AsyncSession, *, letter_ids: Sequence[int]) -> int:
+    """Cancel these letters where not already being sent or final; returns how many."""
+    if not letter_ids:
+        return 0
+    return await _bulk_move(session, LetterStatus.cancelled, Letter.id.in_(letter_ids))
+
+
+async def status_counts(session: AsyncSession, *, campaign_id: int | None = None) -> dict[str, int]:
+    """Letters by status, for one campaign or all."""
+    query = select(Letter.status, func.count()).group_by(Letter.status)
+    if campaign_id is not None:
+        query = query.where(Letter.campaign_id == campaign_id)
+    rows = await session.execute(query)
+    return {str(status): int(n) for status, n in rows.all()}

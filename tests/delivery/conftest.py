@@ -1,0 +1,164 @@
+"""Delivery fixtures: real SMTP servers (aiosmtpd) on loopback with scripted replies, settings
+with short timeouts and leases, and helpers to run workers until the queue is final."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.delivery.worker import Worker
+from app.letters.models import FINAL, Letter
+
+# What the server does with one DATA: a reply line, "drop" (close without replying once the
+# message is in), or ("sleep", seconds, reply).
+Action = str | tuple[str, float, str]
+Behaviour = Callable[[int, "Received"], Action]
+
+
+@dataclass
+class Received:
+    message_id: str
+    rcpt: list[str]
+    data: bytes
+    at: float
+
+    def parsed(self) -> EmailMessage:
+        message = message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclass
+class SmtpServer:
+    """An SMTP server on 127.0.0.1 that records every message it is given (accepted or not)."""
+
+    behaviour: Behaviour | None = None
+    received: list[Received] = field(default_factory=list)
+    accepted: list[Received] = field(default_factory=list)
+    connections: int = 0
+    server: asyncio.Server | None = None
+    port: int = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = bytes(envelope.original_content or b"")
+        header = message_from_bytes(data, policy=policy.default).get("Message-ID", "")
+        item = Received(str(header), list(envelope.rcpt_tos), data, time.monotonic())
+        self.received.append(item)
+        action: Action = "250 2.0.0 Ok: queued"
+        if self.behaviour is not None:
+            action = self.behaviour(len(self.received), item)
+        if action == "drop":
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()
+            return "421 never seen"
+        if isinstance(action, tuple):
+            _, seconds, action = action
+            await asyncio.sleep(seconds)
+        if action.startswith("2"):
+            self.accepted.append(item)
+        return action
+
+    async def start(self, port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+
+        def factory() -> Any:
+            self.connections += 1
+            return SMTP(self, hostname="test-relay", loop=loop, timeout=30)
+
+        self.server = await loop.create_server(factory, host="127.0.0.1", port=port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+    def message_ids(self) -> list[str]:
+        return [r.message_id for r in self.received]
+
+
+@pytest.fixture
+async def smtp_server() -> AsyncIterator[SmtpServer]:
+    server = SmtpServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def relay_settings(settings: Settings, port: int, **overrides: Any) -> Settings:
+    """Settings for a worker sending to a test relay on loopback, fast and unthrottled."""
+    values: dict[str, Any] = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_tls": "none",
+        "smtp_connect_timeout": 1.0,
+        "smtp_timeout": 1.0,
+        "smtp_pool_size": 2,
+        "mail_from": "appeals@appeals.example",
+        "send_rate": 100_000.0,
+        "domain_rate": 100_000.0,
+        "domain_concurrency": 4,
+        "breaker_threshold": 1_000,
+        "breaker_pause_seconds": 0.5,
+        "worker_batch_size": 200,
+        "worker_poll_seconds": 0.05,
+        "lease_seconds": 30.0,
+        "retry_base_seconds": 0.05,
+        "retry_max_seconds": 0.2,
+        "purge_interval_seconds": 3600.0,
+    }
+    values.update(overrides)
+    return settings.model_copy(update=values)
+
+
+@pytest.fixture
+def delivery_settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
+    return relay_settings(settings, smtp_server.port)
+
+
+async def count_unfinished(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    async with sessionmaker() as session:
+        n = await session.scalar(
+            select(func.count()).select_from(Letter).where(Letter.status.not_in(FINAL))
+        )
+    return int(n or 0)
+
+
+async def drain(
+    settings: Settings,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    timeout: float = 20.0,
+    until: Callable[[], Awaitable[bool]] | None = None,
+) -> Worker:
+    """Run one worker (`--once` cycles) until every letter is final, or `until()` holds."""
+    worker = Worker(settings, engine=engine)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            await worker.run(once=True)
+            done = await until() if until else await count_unfinished(sessionmaker) == 0
+            if done:
+                return worker
+            assert time.monotonic() < deadline, "letters still unfinished at the deadline"
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.close()
+
+
+async def letters(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Letter]:
+    async with sessionmaker() as session:
+        return list(await session.scalars(select(Letter).order_by(Letter.id)))
