@@ -653,6 +653,6 @@ async def withdraw(
 
 
 @api.get("/review-queue", response_model=list[VersionOut])
-async def review_queue(session: SessionDep, auth: AuthDep) -> list[VersionOut]:
+async def list_review_queue(session: SessionDep, auth: AuthDep) -> list[VersionOut]:
     """Versions waiting for a lawyer, oldest first."""
     return [VersionOut.model_validate(v) for v in await service.review_queue(session)]
