@@ -9,7 +9,8 @@ Hook points for the delivery engine (letters are not owned here):
   uses (variants in turn per deputy); the letter stores that version's id.
 - `render_letter(version, deputy=, citizen=, date=)` renders its subject and body.
 - `withdraw_approval(...)` returns the withdrawn version: from then on letters of that version
-  must be held (see the comment in that function for where delivery hooks in).
+  must be held (see the comment in that function for where delivery hooks in);
+  `version_is_sendable(session, version_id=)` is the check the send loop makes before sending.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ VERSION_TRANSITIONS: dict[VersionStatus, frozenset[VersionStatus]] = {
     VersionStatus.withdrawn: frozenset(),
     VersionStatus.superseded: frozenset(),
 }
+
+
+# Letters of these versions may be sent; a withdrawn version's letters are held.
+SENDABLE_VERSION_STATUSES = frozenset({VersionStatus.approved, VersionStatus.superseded})
 
 
 def move_campaign(campaign: Campaign, to: CampaignStatus) -> None:
@@ -608,6 +613,14 @@ def render_letter(
         # The campaign's rule was enforced when the version was saved.
         address_allowed=True,
     )
+
+
+async def version_is_sendable(session: AsyncSession, *, version_id: int) -> bool:
+    """Whether letters of this version may be sent now (the send loop asks before each one)."""
+    status = await session.scalar(
+        select(AppealVersion.status).where(AppealVersion.id == version_id)
+    )
+    return status is not None and VersionStatus(status) in SENDABLE_VERSION_STATUSES
 
 
 async def preview(

@@ -305,6 +305,9 @@ async def begin_totp(session: AsyncSession, *, staff: StaffMember) -> str:
         raise Conflict("Two-factor authentication is already on.")
     staff.totp_secret = pyotp.random_base32()
     await session.flush()
+    await record(
+        session, actor=staff, action="staff.totp_enrol", object_type="staff", object_id=staff.id
+    )
     return staff.totp_secret
 
 

@@ -159,6 +159,8 @@ async def test_withdrawal_removes_the_variant_and_pauses_an_empty_campaign(
     )
     assert withdrawn.id == a.id
     assert withdrawn.status == VersionStatus.withdrawn
+    assert not await service.version_is_sendable(session, version_id=a.id)
+    assert await service.version_is_sendable(session, version_id=b.id)
     for _ in range(3):
         chosen = await service.choose_version(session, campaign_id=campaign.id, deputy_id=deputy.id)
         assert chosen.id == b.id
