@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -78,6 +79,14 @@ def move_version(version: AppealVersion, to: VersionStatus) -> None:
     if to not in VERSION_TRANSITIONS[VersionStatus(version.status)]:
         raise Conflict(f"A version that is {version.status} cannot become {to}.", field="status")
     version.status = to
+
+
+async def _flush_unique(session: AsyncSession, *, message: str, field: str) -> None:
+    """Flush; a unique constraint hit by a concurrent request is a Conflict, not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(message, field=field) from None
 
 
 def _campaign_state(campaign: Campaign) -> dict[str, Any]:
@@ -160,7 +169,7 @@ async def create_campaign(
         texts=[],
     )
     session.add(campaign)
-    await session.flush()
+    await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
     await staff_service.record(
         session,
         actor=actor,
@@ -209,7 +218,7 @@ async def update_campaign(
     campaign.opens_at = data.opens_at
     campaign.closes_at = data.closes_at
     campaign.regions = [] if data.all_regions else await _regions(session, data.region_codes)
-    await session.flush()
+    await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
     after = _campaign_state(campaign)
     if after != before:
         await staff_service.record(
@@ -345,7 +354,9 @@ async def _add_version(
         author_id=actor.id,
     )
     session.add(version)
-    await session.flush()
+    await _flush_unique(
+        session, message="Someone saved a version at the same moment: reload.", field="body"
+    )
     await staff_service.record(
         session,
         actor=actor,

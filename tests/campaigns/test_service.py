@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.campaigns import service
-from app.campaigns.models import AppealVersion, CampaignStatus, VersionStatus
+from app.campaigns.models import AppealText, AppealVersion, CampaignStatus, VersionStatus
 from app.campaigns.schemas import CampaignIn
 from app.deputies.models import Gender
 from app.errors import Conflict, Forbidden, InvalidInput
@@ -267,3 +267,34 @@ async def test_diff_between_versions(session: AsyncSession) -> None:
     assert (
         await session.scalar(select(AppealVersion.number).order_by(AppealVersion.id.desc()))
     ) == 2
+
+
+async def test_a_concurrent_save_is_a_conflict_not_a_crash(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite serialises writers: a stale reader cannot write at all (SQLITE_BUSY_SNAPSHOT).
+        pytest.skip("needs concurrent writers (PostgreSQL)")
+    editor = await create_staff(session, Role.editor)
+    campaign = await create_campaign(session, author=editor)
+    v1 = await create_version(session, campaign=campaign, author=editor)
+    await session.commit()
+    real_get_text = service.get_text
+
+    async def get_text_then_someone_else_saves(inner: AsyncSession, *, text_id: int) -> AppealText:
+        text = await real_get_text(inner, text_id=text_id)
+        monkeypatch.setattr(service, "get_text", real_get_text)  # only once
+        async with sessionmaker() as other:
+            await service.save_version(
+                other, text_id=text_id, subject="Другая тема", body="Другой текст", actor=editor
+            )
+            await other.commit()
+        return text
+
+    monkeypatch.setattr(service, "get_text", get_text_then_someone_else_saves)
+    with pytest.raises(Conflict, match="same moment"):
+        await service.save_version(
+            session, text_id=v1.text_id, subject="Моя тема", body="Мой текст", actor=editor
+        )
