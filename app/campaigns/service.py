@@ -59,7 +59,8 @@ VERSION_TRANSITIONS: dict[VersionStatus, frozenset[VersionStatus]] = {
     VersionStatus.approved: frozenset({VersionStatus.withdrawn, VersionStatus.superseded}),
     VersionStatus.rejected: frozenset(),
     VersionStatus.withdrawn: frozenset(),
-    VersionStatus.superseded: frozenset(),
+    # Its letters may still be queued: a lawyer can still take the approval back.
+    VersionStatus.superseded: frozenset({VersionStatus.withdrawn}),
 }
 
 
@@ -260,6 +261,12 @@ async def set_campaign_status(
             "The campaign has no approved text: a lawyer must approve one before it is published.",
             field="status",
         )
+    if (
+        status == CampaignStatus.published
+        and campaign.closes_at is not None
+        and campaign.closes_at <= utcnow()
+    ):
+        raise Conflict("The campaign's closing date has passed: change it first.", field="status")
     move_campaign(campaign, status)
     await session.flush()
     await staff_service.record(

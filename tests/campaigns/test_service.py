@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.campaigns import service
 from app.campaigns.models import AppealText, AppealVersion, CampaignStatus, VersionStatus
 from app.campaigns.schemas import CampaignIn
+from app.db import utcnow
 from app.deputies.models import Gender
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.staff.models import AuditEntry, Role
@@ -85,6 +86,10 @@ async def test_approved_versions_are_immutable_edits_make_new_drafts(
     assert [v.id for v in await service.approved_versions(session, campaign_id=campaign.id)] == [
         v2.id
     ]
+    # Letters of a superseded wording may still be queued: its approval can be withdrawn too.
+    await service.withdraw_approval(session, version_id=v1.id, actor=lawyer, comment="Риск")
+    assert not await service.version_is_sendable(session, version_id=v1.id)
+    assert await service.version_is_sendable(session, version_id=v2.id)
 
 
 @pytest.mark.parametrize(
@@ -126,6 +131,12 @@ async def test_publish_needs_an_approved_version(session: AsyncSession) -> None:
             session, campaign_id=campaign.id, status=CampaignStatus.published, actor=editor
         )
     await create_version(session, campaign=campaign, author=editor, status=VersionStatus.approved)
+    campaign.closes_at = utcnow() - dt.timedelta(minutes=1)
+    with pytest.raises(Conflict, match="closing date has passed"):
+        await service.set_campaign_status(
+            session, campaign_id=campaign.id, status=CampaignStatus.published, actor=editor
+        )
+    campaign.closes_at = utcnow() + dt.timedelta(days=30)
     published = await service.set_campaign_status(
         session, campaign_id=campaign.id, status=CampaignStatus.published, actor=editor
     )
