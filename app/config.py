@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     password_memory_kib: int = 65536
     password_parallelism: int = 4
     staff_session_hours: int = 12
-    # None: Secure cookies exactly when the request came over HTTPS.
+    # None: always Secure in production (TLS usually ends at a proxy, so the app sees http),
+    # elsewhere exactly when the request came over HTTPS.
     cookie_secure: bool | None = None
     # Failed logins allowed per window, per account and per client address (`limits` syntax).
     login_limit_per_account: str = "5 per 15 minutes"

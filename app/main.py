@@ -75,7 +75,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = [
             {
-                "field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path")),
+                # Drop the location ("body", "query"...), not a field that happens to be so named.
+                "field": ".".join(
+                    str(p)
+                    for i, p in enumerate(err["loc"])
+                    if i > 0 or p not in ("body", "query", "path", "header", "cookie")
+                ),
                 "message": str(err["msg"]),
             }
             for err in exc.errors()

@@ -238,7 +238,8 @@ def check_version(subject: str, body: str, *, address_allowed: bool) -> None:
 def salutation(*, first_name: str, patronymic: str, surname: str, gender: Gender | None) -> str:
     """The polite Russian form of address: «Уважаемый Иван Петрович»."""
     name = f"{first_name} {patronymic or surname}".strip()
-    word = {Gender.male: "Уважаемый", Gender.female: "Уважаемая"}.get(gender, "Уважаемый(ая)")  # type: ignore[arg-type]
+    words = {Gender.male: "Уважаемый", Gender.female: "Уважаемая"}
+    word = "Уважаемый(ая)" if gender is None else words[gender]
     return f"{word} {name}"
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import rendering, service
 from app.campaigns.models import Campaign, CampaignStatus, VersionStatus
@@ -27,7 +28,7 @@ from app.dependencies import SessionDep
 from app.deputies import service as deputies_service
 from app.deputies.models import LegislatureLevel
 from app.errors import InvalidInput
-from app.staff.web import AuthDep, form_model, staff_page
+from app.staff.web import Auth, AuthDep, form_model, staff_page
 
 api = APIRouter(prefix="/api/v1/staff", tags=["staff: campaigns"])
 pages = APIRouter(prefix="/staff", include_in_schema=False)
@@ -41,6 +42,12 @@ BodyForm = Annotated[str, Form(max_length=rendering.BODY_MAX * 4)]
 
 def _see_other(request: Request, name: str, **params: object) -> RedirectResponse:
     return RedirectResponse(str(request.app.url_path_for(name, **params)), status_code=303)
+
+
+async def _rollback(session: AsyncSession, auth: Auth) -> None:
+    """Undo a half-done change before showing the form again (the member is reloaded)."""
+    await session.rollback()
+    await session.refresh(auth.staff)
 
 
 def _campaign_out(campaign: Campaign) -> CampaignOut:
@@ -188,7 +195,7 @@ async def campaign_update(
             session, campaign_id=campaign_id, data=form.parse(), actor=auth.staff
         )
     except InvalidInput as exc:
-        await session.rollback()
+        await _rollback(session, auth)
         campaign = await service.get_campaign(session, campaign_id=campaign_id)
         return await _campaign_form(
             request,
@@ -264,7 +271,7 @@ async def text_create(
             actor=auth.staff,
         )
     except InvalidInput as exc:
-        await session.rollback()
+        await _rollback(session, auth)
         campaign = await service.get_campaign(session, campaign_id=campaign_id)
         return staff_page(
             request,
@@ -330,7 +337,7 @@ async def version_save(
             session, text_id=text_id, subject=data.subject, body=data.body, actor=auth.staff
         )
     except InvalidInput as exc:
-        await session.rollback()
+        await _rollback(session, auth)
         return await _text_page(
             request,
             session,
@@ -646,6 +653,6 @@ async def withdraw(
 
 
 @api.get("/review-queue", response_model=list[VersionOut])
-async def review_queue(session: SessionDep, auth: AuthDep) -> list[VersionOut]:
+async def list_review_queue(session: SessionDep, auth: AuthDep) -> list[VersionOut]:
     """Versions waiting for a lawyer, oldest first."""
     return [VersionOut.model_validate(v) for v in await service.review_queue(session)]

@@ -26,6 +26,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def _no_control(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    # U+FFFD is what undecodable bytes become: the input was not valid UTF-8.
+    if "\ufffd" in value:
+        raise ValueError("must be valid UTF-8 text")
     return value
 
 
@@ -46,7 +49,7 @@ Slug = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=SLU
 Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_control)]
 # Subject and body are checked as templates by the service, which reports lines; only the sizes
 # are bounded here so that nothing huge is parsed.
-Subject = Annotated[str, StringConstraints(max_length=SUBJECT_MAX)]
+Subject = Annotated[str, StringConstraints(max_length=SUBJECT_MAX), AfterValidator(_no_control)]
 Body = Annotated[str, StringConstraints(max_length=BODY_MAX), AfterValidator(_no_control)]
 Comment = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=5000), AfterValidator(_no_control)

@@ -9,7 +9,8 @@ Hook points for the delivery engine (letters are not owned here):
   uses (variants in turn per deputy); the letter stores that version's id.
 - `render_letter(version, deputy=, citizen=, date=)` renders its subject and body.
 - `withdraw_approval(...)` returns the withdrawn version: from then on letters of that version
-  must be held (see the comment in that function for where delivery hooks in).
+  must be held (see the comment in that function for where delivery hooks in);
+  `version_is_sendable(session, version_id=)` is the check the send loop makes before sending.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -57,8 +59,13 @@ VERSION_TRANSITIONS: dict[VersionStatus, frozenset[VersionStatus]] = {
     VersionStatus.approved: frozenset({VersionStatus.withdrawn, VersionStatus.superseded}),
     VersionStatus.rejected: frozenset(),
     VersionStatus.withdrawn: frozenset(),
-    VersionStatus.superseded: frozenset(),
+    # Its letters may still be queued: a lawyer can still take the approval back.
+    VersionStatus.superseded: frozenset({VersionStatus.withdrawn}),
 }
+
+
+# Letters of these versions may be sent; a withdrawn version's letters are held.
+SENDABLE_VERSION_STATUSES = frozenset({VersionStatus.approved, VersionStatus.superseded})
 
 
 def move_campaign(campaign: Campaign, to: CampaignStatus) -> None:
@@ -73,6 +80,14 @@ def move_version(version: AppealVersion, to: VersionStatus) -> None:
     if to not in VERSION_TRANSITIONS[VersionStatus(version.status)]:
         raise Conflict(f"A version that is {version.status} cannot become {to}.", field="status")
     version.status = to
+
+
+async def _flush_unique(session: AsyncSession, *, message: str, field: str) -> None:
+    """Flush; a unique constraint hit by a concurrent request is a Conflict, not a 500."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(message, field=field) from None
 
 
 def _campaign_state(campaign: Campaign) -> dict[str, Any]:
@@ -155,7 +170,7 @@ async def create_campaign(
         texts=[],
     )
     session.add(campaign)
-    await session.flush()
+    await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
     await staff_service.record(
         session,
         actor=actor,
@@ -204,7 +219,7 @@ async def update_campaign(
     campaign.opens_at = data.opens_at
     campaign.closes_at = data.closes_at
     campaign.regions = [] if data.all_regions else await _regions(session, data.region_codes)
-    await session.flush()
+    await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
     after = _campaign_state(campaign)
     if after != before:
         await staff_service.record(
@@ -246,6 +261,12 @@ async def set_campaign_status(
             "The campaign has no approved text: a lawyer must approve one before it is published.",
             field="status",
         )
+    if (
+        status == CampaignStatus.published
+        and campaign.closes_at is not None
+        and campaign.closes_at <= utcnow()
+    ):
+        raise Conflict("The campaign's closing date has passed: change it first.", field="status")
     move_campaign(campaign, status)
     await session.flush()
     await staff_service.record(
@@ -340,7 +361,9 @@ async def _add_version(
         author_id=actor.id,
     )
     session.add(version)
-    await session.flush()
+    await _flush_unique(
+        session, message="Someone saved a version at the same moment: reload.", field="body"
+    )
     await staff_service.record(
         session,
         actor=actor,
@@ -608,6 +631,14 @@ def render_letter(
         # The campaign's rule was enforced when the version was saved.
         address_allowed=True,
     )
+
+
+async def version_is_sendable(session: AsyncSession, *, version_id: int) -> bool:
+    """Whether letters of this version may be sent now (the send loop asks before each one)."""
+    status = await session.scalar(
+        select(AppealVersion.status).where(AppealVersion.id == version_id)
+    )
+    return status is not None and VersionStatus(status) in SENDABLE_VERSION_STATUSES
 
 
 async def preview(

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.config import get_settings
 from app.db import create_engine, create_sessionmaker
-from app.errors import AppError
+from app.errors import AppError, NotFound
 from app.staff import service
 from app.staff.models import Role
 from app.staff.schemas import StaffIn
@@ -67,3 +67,33 @@ def create(email: str = EmailArg, role: list[Role] = RoleOpt, name: str = NameOp
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"staff member {staff_id} created: {data.email} ({', '.join(sorted(data.roles))})")
+
+
+async def _set_password(email: str, password: str) -> None:
+    settings = get_settings()
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            staff = await service.get_staff_by_email(session, email=email)
+            if staff is None:
+                raise NotFound(f"No staff member with the address {email}.", field="email")
+            await service.set_password(
+                session, staff=staff, password=password, settings=settings, actor=None
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+@staff_app.command("set-password")
+def set_password(email: str = EmailArg) -> None:
+    """Give a staff member a new password (their sessions end). Read like `create`'s."""
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+        "New password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        asyncio.run(_set_password(email, password))
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"password changed: {email.strip().lower()}")

@@ -22,6 +22,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -202,7 +203,10 @@ async def create_staff(
     )
     staff.roles = roles
     session.add(staff)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same address, created at the same moment
+        raise Conflict(f"A staff member with the address {email} exists.", field="email") from None
     await record(
         session,
         actor=actor,
@@ -305,6 +309,9 @@ async def begin_totp(session: AsyncSession, *, staff: StaffMember) -> str:
         raise Conflict("Two-factor authentication is already on.")
     staff.totp_secret = pyotp.random_base32()
     await session.flush()
+    await record(
+        session, actor=staff, action="staff.totp_enrol", object_type="staff", object_id=staff.id
+    )
     return staff.totp_secret
 
 

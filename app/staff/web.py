@@ -44,8 +44,10 @@ def settings_of(request: Request) -> Settings:
 
 
 def secure_cookies(request: Request) -> bool:
-    configured = settings_of(request).cookie_secure
-    return request.url.scheme == "https" if configured is None else configured
+    settings = settings_of(request)
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return settings.environment == "production" or request.url.scheme == "https"
 
 
 def set_cookie(

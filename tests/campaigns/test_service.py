@@ -6,11 +6,12 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.campaigns import service
-from app.campaigns.models import AppealVersion, CampaignStatus, VersionStatus
+from app.campaigns.models import AppealText, AppealVersion, CampaignStatus, VersionStatus
 from app.campaigns.schemas import CampaignIn
+from app.db import utcnow
 from app.deputies.models import Gender
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.staff.models import AuditEntry, Role
@@ -85,6 +86,10 @@ async def test_approved_versions_are_immutable_edits_make_new_drafts(
     assert [v.id for v in await service.approved_versions(session, campaign_id=campaign.id)] == [
         v2.id
     ]
+    # Letters of a superseded wording may still be queued: its approval can be withdrawn too.
+    await service.withdraw_approval(session, version_id=v1.id, actor=lawyer, comment="Риск")
+    assert not await service.version_is_sendable(session, version_id=v1.id)
+    assert await service.version_is_sendable(session, version_id=v2.id)
 
 
 @pytest.mark.parametrize(
@@ -126,6 +131,12 @@ async def test_publish_needs_an_approved_version(session: AsyncSession) -> None:
             session, campaign_id=campaign.id, status=CampaignStatus.published, actor=editor
         )
     await create_version(session, campaign=campaign, author=editor, status=VersionStatus.approved)
+    campaign.closes_at = utcnow() - dt.timedelta(minutes=1)
+    with pytest.raises(Conflict, match="closing date has passed"):
+        await service.set_campaign_status(
+            session, campaign_id=campaign.id, status=CampaignStatus.published, actor=editor
+        )
+    campaign.closes_at = utcnow() + dt.timedelta(days=30)
     published = await service.set_campaign_status(
         session, campaign_id=campaign.id, status=CampaignStatus.published, actor=editor
     )
@@ -159,6 +170,8 @@ async def test_withdrawal_removes_the_variant_and_pauses_an_empty_campaign(
     )
     assert withdrawn.id == a.id
     assert withdrawn.status == VersionStatus.withdrawn
+    assert not await service.version_is_sendable(session, version_id=a.id)
+    assert await service.version_is_sendable(session, version_id=b.id)
     for _ in range(3):
         chosen = await service.choose_version(session, campaign_id=campaign.id, deputy_id=deputy.id)
         assert chosen.id == b.id
@@ -265,3 +278,34 @@ async def test_diff_between_versions(session: AsyncSession) -> None:
     assert (
         await session.scalar(select(AppealVersion.number).order_by(AppealVersion.id.desc()))
     ) == 2
+
+
+async def test_a_concurrent_save_is_a_conflict_not_a_crash(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite serialises writers: a stale reader cannot write at all (SQLITE_BUSY_SNAPSHOT).
+        pytest.skip("needs concurrent writers (PostgreSQL)")
+    editor = await create_staff(session, Role.editor)
+    campaign = await create_campaign(session, author=editor)
+    v1 = await create_version(session, campaign=campaign, author=editor)
+    await session.commit()
+    real_get_text = service.get_text
+
+    async def get_text_then_someone_else_saves(inner: AsyncSession, *, text_id: int) -> AppealText:
+        text = await real_get_text(inner, text_id=text_id)
+        monkeypatch.setattr(service, "get_text", real_get_text)  # only once
+        async with sessionmaker() as other:
+            await service.save_version(
+                other, text_id=text_id, subject="Другая тема", body="Другой текст", actor=editor
+            )
+            await other.commit()
+        return text
+
+    monkeypatch.setattr(service, "get_text", get_text_then_someone_else_saves)
+    with pytest.raises(Conflict, match="same moment"):
+        await service.save_version(
+            session, text_id=v1.text_id, subject="Моя тема", body="Мой текст", actor=editor
+        )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
 from app.cli import app as cli
 from app.config import get_settings
+from app.db import create_engine
 from app.staff.models import Role, StaffMember
 from tests.factories import STAFF_PASSWORD, create_api_token, create_staff
 from tests.staff.auth import login_ok
@@ -132,6 +134,21 @@ async def test_admin_pages_create_a_member(
         },
     )
     assert bad.status_code == 422
+
+
+async def _password_hash(url: str, email: str) -> str:
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        value = await connection.scalar(
+            select(StaffMember.password_hash).where(StaffMember.email == email)
+        )
+    await engine.dispose()
+    assert value is not None
+    return value
+
+
+async def _verify(url: str, email: str, password: str) -> bool:
+    return PasswordHasher().verify(await _password_hash(url, email), password)
 
 
 def test_cli_creates_staff_with_the_password_from_the_environment(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import httpx
 import pyotp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
+from app.config import Settings
 from app.staff.models import AuditEntry, Role, StaffMember, StaffSession
+from app.staff.web import secure_cookies
 from tests.factories import STAFF_PASSWORD, create_api_token, create_staff
 from tests.staff.auth import csrf_from, login, login_ok
 
@@ -303,3 +307,35 @@ async def test_login_and_logout_are_audited(
     ).all()
     assert actions == ["staff.login", "staff.logout"]
     assert (await session.get(StaffMember, staff.id)) is not None
+
+
+@pytest.mark.parametrize(
+    ("environment", "configured", "scheme", "expected"),
+    [
+        ("development", None, "http", False),
+        ("development", None, "https", True),
+        ("production", None, "http", True),  # behind a TLS-terminating proxy
+        ("production", False, "http", False),
+        ("test", True, "http", True),
+    ],
+)
+def test_when_cookies_are_secure(
+    environment: str, configured: bool | None, scheme: str, expected: bool
+) -> None:
+    settings = Settings(
+        environment=environment, secret_key="k" * 40, cookie_secure=configured, _env_file=None
+    )
+    app = SimpleNamespace(state=SimpleNamespace(settings=settings))
+    request = Request(
+        {
+            "type": "http",
+            "scheme": scheme,
+            "path": "/",
+            "headers": [],
+            "app": app,
+            "server": ("testserver", 443),
+            "query_string": b"",
+            "method": "GET",
+        }
+    )
+    assert secure_cookies(request) is expected
