@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import model_validator
@@ -11,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Values that mean "nobody chose a secret yet".
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/appeals.sqlite3"
+LOCAL_KEY_FILE = Path("var/secret-key")
 
 
 class Settings(BaseSettings):
@@ -36,8 +41,6 @@ class Settings(BaseSettings):
     # Failed logins allowed per window, per account and per client address (`limits` syntax).
     login_limit_per_account: str = "5 per 15 minutes"
     login_limit_per_address: str = "20 per 15 minutes"
-    # Where throttling counters live: one process's memory, or e.g. "async+redis://host:6379".
-    rate_limit_storage_url: str = "async+memory://"
 
     # Delivery: the outbound relay. With no smtp_host, letters go to the local sink only.
     smtp_host: str | None = None
@@ -111,8 +114,8 @@ class Settings(BaseSettings):
 
     @property
     def effective_secret_key(self) -> str:
-        """The configured key, or a fixed development key where none is required."""
-        return self.secret_key or "development-only-key-never-used-in-production"
+        """The configured key; without one (development only), a random key kept in var/."""
+        return self.secret_key or local_secret_key(LOCAL_KEY_FILE)
 
     @property
     def relay_configured(self) -> bool:
@@ -121,6 +124,28 @@ class Settings(BaseSettings):
     @property
     def dkim_configured(self) -> bool:
         return bool(self.dkim_selector and self.dkim_domain and self.dkim_private_key_path)
+
+
+@lru_cache
+def local_secret_key(path: Path) -> str:
+    """A random key made once and kept in a file only its owner can read.
+
+    Never a fixed default: keyed hashes of client addresses and CSRF tokens would be forgeable by
+    anyone who read this source.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key)
+    logging.getLogger("appeals").warning(
+        "APPEALS_SECRET_KEY is not set: using a random key kept in %s", path
+    )
+    return key
 
 
 @lru_cache

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +21,7 @@ from app.delivery import routes as delivery_routes
 from app.delivery.embedded import embedded_delivery
 from app.deputies import routes as deputies_routes
 from app.errors import AppError, TooManyRequests, Unauthorized
+from app.failsafe import FailsafeMiddleware
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
 from app.ratelimit import RateLimiter
@@ -97,17 +97,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
-        # Log the type, place and route template only: messages (SQL parameters, say) and
-        # concrete paths (secret links) may carry personal data.
-        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        where = f"{frame.filename}:{frame.lineno}" if frame else "?"
-        route = getattr(request.scope.get("route"), "path", "?")
-        logger.error(
-            "unexpected %s at %s on %s %s", type(exc).__name__, where, request.method, route
-        )
-        return _error_response(request, 500, "Internal error.", "internal_error")
+
+def _internal_error(request: Request) -> Response:
+    return _error_response(request, 500, "Internal error.", "internal_error")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -117,10 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker):
-            yield
-        await rate_limiter.aclose()
-        await engine.dispose()
+        try:
+            async with embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker):
+                yield
+        finally:
+            await rate_limiter.aclose()
+            await engine.dispose()
 
     # FastAPIOffline serves the API explorer's scripts itself, never from a CDN.
     app = FastAPIOffline(
@@ -133,9 +127,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
+    # The last added is the outermost: failsafe answers inside the language and security layers.
+    app.add_middleware(
+        FailsafeMiddleware,
+        render=_internal_error,
+        log_traceback=settings.environment == "test",
+    )
     app.add_middleware(LanguageMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.state.login_throttle = LoginThrottle(settings)
+    app.add_middleware(SecurityHeadersMiddleware, always_hsts=settings.environment == "production")
+    app.state.login_throttle = LoginThrottle(rate_limiter, settings)
     app.state.sessionmaker = sessionmaker
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -6,8 +6,25 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db import create_engine
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+
+
+def migration_engine(database_url: str) -> AsyncEngine:
+    """The engine migrations run on. On SQLite, batch mode rebuilds a table by copying and dropping
+    it: with foreign keys on, the drop would fail or cascade into the rows pointing at it, so they
+    are off here and checked by `check_foreign_keys` afterwards."""
+    return create_engine(database_url, foreign_keys=False)
+
+
+async def check_foreign_keys(connection: AsyncConnection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+        if broken:
+            raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
 
 
 def alembic_config(database_url: str | None = None) -> Config:

@@ -66,8 +66,8 @@ class RateLimiter:
     async def hit(self, checks: Iterable[tuple[Rule, str]], message: str) -> None:
         """Count one hit for each (rule, key); raise TooManyRequests when any rate is exceeded.
 
-        Each hit is atomic in the storage, so many processes sharing Redis cannot overshoot; a
-        refused request still counts, which keeps a client that hammers locked out longer.
+        Each hit is atomic in the storage, so many processes sharing Redis cannot overshoot. A
+        refused hit is not recorded; rules before the refusing one in `checks` have counted.
         """
         for rule, key in checks:
             identifier = self.pseudonym(key)
@@ -88,6 +88,8 @@ def networks(address: str) -> Sequence[tuple[str, str]]:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return [("address", address)]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # an IPv4 client seen through a dual-stack socket
     if ip.version == 4:
         prefixes = (("net24", 24), ("net16", 16))
     else:

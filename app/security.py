@@ -29,15 +29,17 @@ HSTS = "max-age=63072000; includeSubDomains"
 class SecurityHeadersMiddleware:
     """Pure ASGI middleware, so that streaming responses pass through untouched."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, always_hsts: bool = False) -> None:
         self.app = app
+        # In production TLS usually ends at a proxy, so the scheme seen here says nothing.
+        self.always_hsts = always_hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         csp = DOCS_CSP if scope["path"] in DOCS_PATHS else CSP
-        https = scope.get("scheme") == "https"
+        https = self.always_hsts or scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

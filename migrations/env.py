@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.config import get_settings
-from app.db import create_engine
+from app.migrate import check_foreign_keys, migration_engine
 from app.models import Base
 
 config = context.config
@@ -36,9 +36,10 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_engine(_url())
+    engine = migration_engine(_url())
     async with engine.connect() as connection:
         await connection.run_sync(_configure)
+        await check_foreign_keys(connection)
         await connection.commit()
     await engine.dispose()
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deputies.models import Deputy
+from app.deputies.models import Deputy, Legislature
 from tests.deputies.csvdata import deputies_csv, deputy, legislatures_csv
 
 APPEALS = str(Path(sys.executable).with_name("appeals"))
@@ -85,7 +85,8 @@ async def test_import_dry_run_then_real_then_again(
 
 
 async def test_serve_answers_health_checks(database_url: str, unused_tcp_port: int) -> None:
-    env = {**os.environ, "APPEALS_DATABASE_URL": database_url}
+    # The test environment: no embedded worker, so no mail sink on its fixed port.
+    env = {**os.environ, "APPEALS_DATABASE_URL": database_url, "APPEALS_ENVIRONMENT": "test"}
     process = await asyncio.create_subprocess_exec(
         APPEALS, "serve", "--port", str(unused_tcp_port), env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -106,3 +107,27 @@ async def test_serve_answers_health_checks(database_url: str, unused_tcp_port: i
         process.terminate()
         # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
         assert await asyncio.wait_for(process.wait(), 10) in (0, -signal.SIGTERM)
+
+
+async def test_import_into_an_unmigrated_database_is_one_clear_line(tmp_path: Path) -> None:
+    data = tmp_path / "deputies.csv"
+    data.write_bytes(deputies_csv([deputy(1)]))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+    code, _, err = await _appeals(url, "deputies", "import", str(data))
+    assert code == 1
+    assert "not migrated" in err
+    assert "Traceback" not in err
+
+
+async def test_legislatures_dry_run_writes_nothing(
+    database_url: str, session: AsyncSession, tmp_path: Path
+) -> None:
+    legislatures = tmp_path / "legislatures.csv"
+    legislatures.write_bytes(legislatures_csv())
+    code, out, _ = await _appeals(
+        database_url, "deputies", "import-legislatures", str(legislatures), "--dry-run"
+    )
+    assert code == 0
+    assert "added 2" in out
+    await session.rollback()
+    assert await session.scalar(select(func.count()).select_from(Legislature)) == 0

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from app.config import DEFAULT_DATABASE_URL, Settings
+from app.config import DEFAULT_DATABASE_URL, Settings, local_secret_key
 
 
 def test_defaults_to_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,5 +32,12 @@ def test_production_accepts_real_secret() -> None:
     assert Settings(environment="production", secret_key=key, _env_file=None).secret_key == key
 
 
-def test_development_needs_no_secret() -> None:
-    assert Settings(environment="development", _env_file=None).effective_secret_key
+def test_development_without_a_key_makes_a_private_random_one(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "secret-key"
+    first = local_secret_key(path)
+    assert len(first) >= 48
+    assert path.stat().st_mode & 0o777 == 0o600
+    local_secret_key.cache_clear()
+    assert local_secret_key(path) == first  # kept across restarts
+    other = tmp_path / "elsewhere"
+    assert local_secret_key(other) != first

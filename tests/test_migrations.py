@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
 
 from app import migrate
 from app.db import Base, create_engine
@@ -30,3 +34,35 @@ async def test_upgrade_check_downgrade(database_kind: str, tmp_path: Path) -> No
         assert await _tables(url) == set()
         await asyncio.to_thread(migrate.upgrade, url)
         assert await _tables(url) == set(Base.metadata.tables)
+
+
+async def test_a_table_rebuild_keeps_the_rows_that_point_at_it(
+    database_kind: str, tmp_path: Path
+) -> None:
+    """A batch-mode change to a referenced table, on the engine migrations use, loses no row."""
+    async with fresh_database(database_kind, tmp_path) as url:
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(
+                "INSERT INTO region (id, code, name_ru, name_en) VALUES (1, 'RU-MOW', 'М', 'M')"
+            )
+            await connection.exec_driver_sql(
+                "INSERT INTO legislature (id, code, region_id, level, name_ru, name_en) "
+                "VALUES (1, 'RU-MOW-LEG', 1, 'regional', 'Д', 'D')"
+            )
+        await engine.dispose()
+
+        def widen(connection: Connection) -> None:
+            operations = Operations(MigrationContext.configure(connection))
+            with operations.batch_alter_table("region") as batch:
+                batch.alter_column("name_en", type_=sa.String(400))
+
+        engine = migrate.migration_engine(url)
+        async with engine.connect() as connection:
+            await connection.run_sync(widen)
+            await migrate.check_foreign_keys(connection)
+            await connection.commit()
+            count = await connection.exec_driver_sql("SELECT count(*) FROM legislature")
+            assert count.scalar() == 1
+        await engine.dispose()

@@ -104,3 +104,5 @@ def test_networks_of_an_address() -> None:
     ]
     assert networks("2001:db8::1")[1] == ("net64", "2001:db8::/64")
     assert networks("not-an-ip") == [("address", "not-an-ip")]
+    # An IPv4 client on a dual-stack socket is still keyed by its own /24, not by ::/64.
+    assert networks("::ffff:203.0.113.77")[1] == ("net24", "203.0.113.0/24")

@@ -8,7 +8,7 @@ import httpx
 
 
 async def test_pages_and_api_carry_security_headers(client: httpx.AsyncClient) -> None:
-    for path in ("/", "/api/v1/regions", "/nothing-here", "/static/app.css"):
+    for path in ("/", "/api/v1/regions", "/nothing-here", "/static/app.css", "/api/v1/deputies/x"):
         response = await client.get(path)
         assert response.headers["referrer-policy"] == "no-referrer", path
         assert response.headers["x-frame-options"] == "DENY", path

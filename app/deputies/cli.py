@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import Progress
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
@@ -27,6 +27,8 @@ async def _run_import(path: Path, run: ImportFn, *, dry_run: bool) -> importer.I
     engine = create_engine(get_settings().database_url)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
+            # One writer at a time on SQLite: take the write lock before reading what to change.
+            await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
             summary = await run(session, path.read_bytes())
             if dry_run:
                 await session.rollback()
@@ -47,6 +49,13 @@ def _import_or_exit(path: Path, run: ImportFn, *, dry_run: bool) -> importer.Imp
         # Another import wrote the same rows meanwhile; this one's transaction was rolled back.
         typer.echo(
             "The registry changed during the import; nothing was imported. Run it again.", err=True
+        )
+        raise typer.Exit(1) from None
+    except (OperationalError, DBAPIError, OSError) as exc:
+        typer.echo(
+            f"The database is unavailable, busy or not migrated ({type(exc).__name__}); nothing "
+            "was imported. Check APPEALS_DATABASE_URL and run `appeals db upgrade`.",
+            err=True,
         )
         raise typer.Exit(1) from None
 

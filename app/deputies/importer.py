@@ -101,6 +101,9 @@ def parse_rows(
     if not header or header[1] is None:
         return [], [*problems, Problem(1, "-", "the file is empty: a header row is required")]
     columns = [name.strip() for name in header[1]]
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        return [], [*problems, Problem(1, "header", "repeated column(s): " + ", ".join(repeated))]
     expected = list(model.model_fields)
     missing = [name for name in expected if name not in columns]
     unknown = [name for name in columns if name not in expected]

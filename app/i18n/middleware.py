@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
-
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.i18n import SUPPORTED, current_language, negotiate
@@ -13,14 +12,10 @@ COOKIE = "lang"
 
 
 def choose_language(headers: Headers) -> str:
-    cookie = SimpleCookie()
-    try:
-        cookie.load(headers.get("cookie", ""))
-    except Exception:  # a malformed Cookie header is ignored, not an error
-        cookie = SimpleCookie()
-    chosen = cookie.get(COOKIE)
-    if chosen is not None and chosen.value in SUPPORTED:
-        return chosen.value
+    # Starlette's lenient parser: one odd cookie of another site's must not hide ours.
+    chosen = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+    if chosen in SUPPORTED:
+        return chosen
     return negotiate(headers.get("accept-language"))
 
 

@@ -1,39 +1,34 @@
 """Login throttling: failed attempts are counted per account and per client address.
 
-Counters live in the `limits` storage named by Settings.rate_limit_storage_url: one process's memory
-by default (enough for one web process), Redis when several processes must share them.
+Counters live in the application's rate-limit storage (app.ratelimit): one process's memory by
+default, Redis when APPEALS_REDIS_URL is set so that every web process shares them. Keys are keyed
+hashes (HMAC) of the e-mail and the address, never the values themselves.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import StorageTypes, storage_from_string
 
 from app.config import Settings
 from app.errors import TooManyRequests
-
-
-def _key(kind: str, value: str) -> str:
-    # Keys never hold an address or an e-mail in clear, should the storage be inspected.
-    return f"login:{kind}:" + hashlib.sha256(value.encode()).hexdigest()
+from app.ratelimit import RateLimiter
 
 
 class LoginThrottle:
-    def __init__(self, settings: Settings) -> None:
-        storage: StorageTypes = storage_from_string(settings.rate_limit_storage_url)
-        self._limiter = MovingWindowRateLimiter(storage)
+    def __init__(self, rate_limiter: RateLimiter, settings: Settings) -> None:
+        self._pseudonym = rate_limiter.pseudonym
+        self._limiter = MovingWindowRateLimiter(rate_limiter.storage)
         self._per_account: RateLimitItem = parse(settings.login_limit_per_account)
         self._per_address: RateLimitItem = parse(settings.login_limit_per_address)
 
     def _items(self, email: str, address: str) -> list[tuple[RateLimitItem, str]]:
         return [
-            (self._per_account, _key("account", email.strip().lower())),
-            (self._per_address, _key("address", address)),
+            (self._per_account, "login:account:" + self._pseudonym(email.strip().lower())),
+            (self._per_address, "login:address:" + self._pseudonym(address)),
         ]
 
     async def check(self, *, email: str, address: str) -> None:

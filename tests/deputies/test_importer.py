@@ -181,6 +181,8 @@ async def test_invalid_utf8_is_reported_with_its_line(session: AsyncSession) -> 
         (b"external_id,surname\nx,y\n", "f.csv:1: header: missing column(s): region_code"),
         ((",".join([*DEPUTY_COLUMNS, "age"]) + "\n").encode(),
          "f.csv:1: header: unknown column(s): age"),
+        ((",".join([*DEPUTY_COLUMNS, "surname"]) + "\n").encode(),
+         "f.csv:1: header: repeated column(s): surname"),
     ],
 )  # fmt: skip
 async def test_bad_headers(session: AsyncSession, data: bytes, expected: str) -> None:

@@ -48,6 +48,12 @@ async def test_language_switch_remembers_the_choice(client: httpx.AsyncClient) -
     assert "Choose your region" in page.text
 
 
+@pytest.mark.parametrize("cookie", ['a=b"c; lang=en', 'session={"x":1}; lang=en', "x=a b; lang=en"])
+async def test_odd_cookies_do_not_hide_the_choice(client: httpx.AsyncClient, cookie: str) -> None:
+    page = await client.get("/regions", headers={"Cookie": cookie})
+    assert page.headers["content-language"] == "en"
+
+
 @pytest.mark.parametrize("target", ["https://evil.example.org/", "//evil.example.org", "/\\evil"])
 async def test_language_switch_is_no_open_redirect(client: httpx.AsyncClient, target: str) -> None:
     switch = await client.get("/language/ru", params={"next": target})
