@@ -11,9 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.ratelimit import RateLimiter
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessionmaker() as session:
+        if request.method in WRITE_METHODS and session.bind.dialect.name == "sqlite":
+            # A deferred transaction that reads, then writes, fails at once with "database is
+            # locked" when another writer got in between; taking the write lock first makes
+            # concurrent writers wait their turn (the busy timeout) instead.
+            await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
         yield session
 
 

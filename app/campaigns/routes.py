@@ -16,6 +16,7 @@ from app.campaigns.schemas import (
     CampaignIn,
     CampaignOut,
     DiffOut,
+    HeldLettersOut,
     PreviewOut,
     ReviewIn,
     StatusIn,
@@ -389,6 +390,7 @@ async def version_page(
             "campaign": version.text.campaign,
             "regions": regions,
             "VersionStatus": VersionStatus,
+            "held": await service.held_letters(session, version_id=version.id),
         },
     )
 
@@ -475,6 +477,21 @@ async def version_withdraw(
 ) -> Response:
     await service.withdraw_approval(
         session, version_id=version_id, actor=auth.staff, comment=comment
+    )
+    await session.commit()
+    return _see_other(request, "version_page", version_id=version_id)
+
+
+@pages.post("/versions/{version_id}/held/{decision}", name="version_held_letters")
+async def version_held_letters(
+    request: Request,
+    session: SessionDep,
+    auth: AuthDep,
+    version_id: IdPath,
+    decision: Annotated[str, Path(pattern="^(release|cancel)$")],
+) -> Response:
+    await service.decide_held_letters(
+        session, version_id=version_id, actor=auth.staff, release=decision == "release"
     )
     await session.commit()
     return _see_other(request, "version_page", version_id=version_id)
@@ -650,6 +667,21 @@ async def withdraw(
     )
     await session.commit()
     return VersionOut.model_validate(version)
+
+
+@api.post("/versions/{version_id}/held/{decision}", response_model=HeldLettersOut)
+async def held_letters(
+    version_id: IdPath,
+    decision: Annotated[str, Path(pattern="^(release|cancel)$")],
+    session: SessionDep,
+    auth: AuthDep,
+) -> HeldLettersOut:
+    """Release (send as written) or cancel the held letters of a withdrawn version (lawyers)."""
+    moved = await service.decide_held_letters(
+        session, version_id=version_id, actor=auth.staff, release=decision == "release"
+    )
+    await session.commit()
+    return HeldLettersOut(version_id=version_id, decision=decision, letters=moved)
 
 
 @api.get("/review-queue", response_model=list[VersionOut])

@@ -176,3 +176,9 @@ class DiffOut(BaseModel):
     from_number: int
     to_number: int
     lines: list[str]
+
+
+class HeldLettersOut(BaseModel):
+    version_id: int
+    decision: str
+    letters: int

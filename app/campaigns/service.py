@@ -38,9 +38,11 @@ from app.campaigns.models import (
 )
 from app.campaigns.schemas import CampaignIn
 from app.db import utcnow
+from app.delivery import service as delivery_service
 from app.deputies import service as deputies_service
 from app.deputies.models import Deputy, Region
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.letters import service as letters_service
 from app.staff import service as staff_service
 from app.staff.models import Role, StaffMember
 
@@ -267,7 +269,14 @@ async def set_campaign_status(
         and campaign.closes_at <= utcnow()
     ):
         raise Conflict("The campaign's closing date has passed: change it first.", field="status")
+    was_paused = campaign.status == CampaignStatus.paused
     move_campaign(campaign, status)
+    # Pausing stops the sending of letters already made; publishing again resumes it. Closing
+    # only ends new submissions: the letters made go out (or stay paused, if they were).
+    if status == CampaignStatus.paused:
+        await delivery_service.pause_campaign(session, campaign_id=campaign.id, reason="paused")
+    elif status == CampaignStatus.published and was_paused:
+        await delivery_service.resume_campaign(session, campaign_id=campaign.id)
     await session.flush()
     await staff_service.record(
         session,
@@ -513,6 +522,9 @@ async def withdraw_approval(
     version.withdrawn_by_id = actor.id
     version.withdrawn_at = utcnow()
     version.withdrawal_comment = comment.strip()
+    # In the same transaction: every letter of this version not yet in a worker's hands is held
+    # until a lawyer releases or cancels it. A letter already being sent at this instant finishes.
+    held = await letters_service.hold_version_letters(session, appeal_version_id=version.id)
     await session.flush()
     await staff_service.record(
         session,
@@ -521,18 +533,21 @@ async def withdraw_approval(
         object_type="version",
         object_id=version.id,
         before=before,
-        after={"status": str(version.status), "comment": version.withdrawal_comment},
+        after={
+            "status": str(version.status),
+            "comment": version.withdrawal_comment,
+            "letters_held": held,
+        },
     )
-    # DELIVERY HOOK: in this same transaction, delivery must move every not-yet-sent letter with
-    # appeal_version_id == version.id to `held`, e.g.
-    #     await delivery_service.hold_letters(session, appeal_version_id=version.id, actor=actor)
-    # and its send loop must refuse letters whose version is not approved or superseded.
     campaign = version.text.campaign
     if campaign.status == CampaignStatus.published and not await approved_versions(
         session, campaign_id=campaign.id
     ):
         campaign_before = _campaign_state_light(campaign)
         move_campaign(campaign, CampaignStatus.paused)
+        await delivery_service.pause_campaign(
+            session, campaign_id=campaign.id, reason="no approved text"
+        )
         await session.flush()
         await staff_service.record(
             session,
@@ -544,6 +559,36 @@ async def withdraw_approval(
             after=_campaign_state_light(campaign),
         )
     return version
+
+
+async def held_letters(session: AsyncSession, *, version_id: int) -> int:
+    """How many letters of this version wait for a lawyer's decision."""
+    return await letters_service.count_held(session, appeal_version_id=version_id)
+
+
+async def decide_held_letters(
+    session: AsyncSession, *, version_id: int, actor: StaffMember, release: bool
+) -> int:
+    """A lawyer releases the held letters of a withdrawn version (they go out as written) or
+    cancels them (they never do); returns how many letters moved."""
+    staff_service.require(actor, Role.lawyer)
+    version = await get_version(session, version_id=version_id)
+    if version.status != VersionStatus.withdrawn:
+        raise Conflict("Only the letters of a withdrawn version are held.", field="version")
+    if release:
+        moved = await letters_service.release_version_letters(session, appeal_version_id=version.id)
+    else:
+        moved = await letters_service.cancel_version_letters(session, appeal_version_id=version.id)
+    await staff_service.record(
+        session,
+        actor=actor,
+        action="version.letters_released" if release else "version.letters_cancelled",
+        object_type="version",
+        object_id=version.id,
+        before={"held": moved},
+        after={"held": 0, "released" if release else "cancelled": moved},
+    )
+    return moved
 
 
 def _campaign_state_light(campaign: Campaign) -> dict[str, Any]:

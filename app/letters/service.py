@@ -144,3 +144,13 @@ async def status_counts(session: AsyncSession, *, campaign_id: int | None = None
         query = query.where(Letter.campaign_id == campaign_id)
     rows = await session.execute(query)
     return {str(status): int(n) for status, n in rows.all()}
+
+
+async def count_held(session: AsyncSession, *, appeal_version_id: int) -> int:
+    """How many letters of this version are held, waiting for a lawyer."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Letter)
+        .where(Letter.appeal_version_id == appeal_version_id, Letter.status == LetterStatus.held)
+    )
+    return int(count or 0)
