@@ -47,8 +47,7 @@ def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
 
 async def _queue(session: AsyncSession, settings: Settings, n: int, domains: int = 1) -> None:
     deputies = [
-        await create_deputy(session, email=f"deputy{i}@duma{i}.example.org")
-        for i in range(domains)
+        await create_deputy(session, email=f"deputy{i}@duma{i}.example.org") for i in range(domains)
     ]
     for i in range(n):
         await create_letter(session, settings=settings, deputy=deputies[i % domains])
