@@ -27,7 +27,7 @@ from app.config import Settings
 from app.db import create_engine, utcnow
 from app.delivery import message as delivery_message
 from app.deputies.models import Deputy, Legislature, Region
-from app.letters.models import Letter, LetterStatus
+from app.letters.models import Letter, LetterMessage, LetterStatus
 from tests.databases import fresh_database
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -107,7 +107,8 @@ async def _create_letters(url: str, n: int) -> tuple[float, list[tuple[str, byte
                 )
             ).scalar_one()
             deputies.append((deputy_id, email))
-        rows = []
+        rows: list[dict[str, object]] = []
+        messages: list[tuple[str, bytes]] = []
         body = "Уважаемый Пётр Сергеевич!\n\n" + "Прошу сохранить больницу в нашем посёлке. " * 40
         for i in range(n):
             deputy_id, email = deputies[i % len(deputies)]
@@ -125,6 +126,7 @@ async def _create_letters(url: str, n: int) -> tuple[float, list[tuple[str, byte
                 message_id=message_id,
                 date=now,
             )
+            messages.append((email, message))
             rows.append(
                 {
                     "campaign_id": 1,
@@ -132,8 +134,8 @@ async def _create_letters(url: str, n: int) -> tuple[float, list[tuple[str, byte
                     "deputy_id": deputy_id,
                     "recipient_email": email,
                     "recipient_domain": email.rpartition("@")[2],
+                    "id": i + 1,
                     "message_id": message_id,
-                    "message": message,
                     "sender_name": f"Мария Петрова {i}",
                     "sender_email": f"citizen{i}@example.com",
                     "status": LetterStatus.queued,
@@ -143,11 +145,13 @@ async def _create_letters(url: str, n: int) -> tuple[float, list[tuple[str, byte
                     "updated_at": now,
                 }
             )
+        bodies = [{"letter_id": i + 1, "message": m} for i, (_, m) in enumerate(messages)]
         for start in range(0, n, 5000):
             await conn.execute(insert(Letter), rows[start : start + 5000])
+            await conn.execute(insert(LetterMessage), bodies[start : start + 5000])
     seconds = time.perf_counter() - started
     await engine.dispose()
-    return seconds, [(str(r["recipient_email"]), bytes(r["message"])) for r in rows]  # type: ignore[call-overload]
+    return seconds, messages
 
 
 async def _raw(port: int, messages: list[tuple[str, bytes]], connections: int) -> float:

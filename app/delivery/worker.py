@@ -34,10 +34,18 @@ from app.delivery import pacing
 from app.delivery.models import PauseKind
 from app.delivery.purge import purge
 from app.delivery.smtp import Attempt, Connection, Outcome, Relay
-from app.letters.models import ALLOWED, CLAIMABLE, FailureClass, Letter, LetterStatus
+from app.letters.models import (
+    ALLOWED,
+    CLAIMABLE,
+    FailureClass,
+    Letter,
+    LetterMessage,
+    LetterStatus,
+)
 
 logger = logging.getLogger("appeals.delivery")
 LETTER: Table = Letter.__table__  # type: ignore[assignment]
+MESSAGE: Table = LetterMessage.__table__  # type: ignore[assignment]
 
 # What the record step writes must be allowed from `sending` by the state machine.
 assert {LetterStatus.sent, LetterStatus.deferred, LetterStatus.failed, LetterStatus.queued} <= (
@@ -205,6 +213,7 @@ class Worker:
             await self._guard(self._record(sent, keep=keep), once=once)
         if self.stopping.is_set():
             return Batch.empty()
+        await self._guard(self._housekeeping(), once=once)  # a busy worker still requeues, purges
         return await self._guard(self._claim(), once=once) or Batch.empty(CycleState.throttled)
 
     async def _guard(self, step: Awaitable[T], *, once: bool) -> T | None:
@@ -279,7 +288,6 @@ class Worker:
             due_filter = [
                 LETTER.c.status.in_(CLAIMABLE),
                 LETTER.c.next_attempt_at <= now,
-                LETTER.c.message.is_not(None),
             ]
             if pauses.campaigns:
                 due_filter.append(LETTER.c.campaign_id.not_in(pauses.campaigns))
@@ -311,7 +319,8 @@ class Worker:
                 held = await self.budget.acquire_slots(
                     conn,
                     key,
-                    s.domain_concurrency,
+                    # Never hoard slots this worker's pool cannot use: other workers need them.
+                    min(s.domain_concurrency, len(self.connections)),
                     limit=s.domain_concurrency,
                     holder=self.name,
                     ttl=s.lease_seconds,
@@ -399,14 +408,24 @@ class Worker:
             .returning(
                 LETTER.c.id,
                 LETTER.c.recipient_email,
-                LETTER.c.message,
                 LETTER.c.attempts,
                 LETTER.c.first_attempt_at,
             )
         )
         rows = sorted(result.all(), key=lambda r: r.id)
+        if not rows:
+            return []
+        bodies = dict(
+            (
+                await conn.execute(
+                    select(MESSAGE.c.letter_id, MESSAGE.c.message).where(
+                        MESSAGE.c.letter_id.in_([r.id for r in rows])
+                    )
+                )
+            ).all()
+        )
         return [
-            Claimed(r.id, r.recipient_email, domain, r.message, r.attempts, r.first_attempt_at)
+            Claimed(r.id, r.recipient_email, domain, bodies[r.id], r.attempts, r.first_attempt_at)
             for r in rows
         ]
 

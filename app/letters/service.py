@@ -14,7 +14,7 @@ from app.config import Settings, get_settings
 from app.db import utcnow
 from app.delivery import message as delivery_message
 from app.deputies.models import Deputy
-from app.letters.models import Letter, LetterStatus, sources
+from app.letters.models import Letter, LetterMessage, LetterStatus, sources
 
 
 def _dkim_key(settings: Settings) -> delivery_message.DkimKey | None:
@@ -69,7 +69,7 @@ async def create_letter(
         recipient_email=recipient,
         recipient_domain=delivery_message.address_domain(recipient),
         message_id=message_id,
-        message=message,
+        body=LetterMessage(message=message),
         sender_name=sender_name,
         sender_email=sender_email,
         status=LetterStatus.queued,

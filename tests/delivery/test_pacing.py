@@ -109,9 +109,9 @@ async def test_two_workers_share_the_domain_rate_and_concurrency(
         settings,
         smtp_server.port,
         domain_rate=rate,
-        domain_concurrency=1,
+        domain_concurrency=3,
         worker_batch_size=10,
-        smtp_pool_size=4,
+        smtp_pool_size=2,
         redis_url=REDIS_URL if budget_kind == "redis" else None,
     )
     deputy = await create_deputy(session, email="deputy@duma.example.org")
@@ -147,13 +147,14 @@ async def test_two_workers_share_the_domain_rate_and_concurrency(
         r.message_id for r in await letters(sessionmaker)
     )
     assert all(w.summary.sent > 0 for w in workers), "both workers must have sent"
-    # Combined, never more than the bucket allows: burst (one second's worth) plus rate * time.
+    # Combined, never more than the bucket allows: burst (one second's worth) plus rate * time,
+    # give or take 0.1 s between taking a token and the message reaching the server.
     times = sorted(r.at for r in smtp_server.received)
     for i, t in enumerate(times):
-        assert i + 1 <= rate + rate * (t - times[0]) + 1, f"message {i + 1} too early"
+        assert i + 1 <= rate + rate * (t - times[0] + 0.1), f"message {i + 1} too early"
     assert times[-1] - times[0] >= (n - rate) / rate * 0.9
-    # One connection at a time to the domain, across both workers.
-    assert smtp_server.max_active == 1
+    # Three connections at most to the domain, across both workers (two each in their pools).
+    assert smtp_server.max_active <= 3
 
 
 async def test_breaker_pauses_a_failing_domain_and_resumes_by_itself(

@@ -18,7 +18,7 @@ from app.delivery.sink import start_sink
 from app.letters.models import FailureClass, LetterStatus
 from app.main import create_app
 from tests.delivery.conftest import letters
-from tests.factories import create_letter
+from tests.factories import create_letter, message_of
 
 
 async def test_metrics_in_prometheus_format(
@@ -72,14 +72,13 @@ async def test_sink_stores_messages_and_staff_read_them(
         session, settings=settings, subject="Обращение о больнице", body="Прошу сохранить."
     )
     await session.commit()
-    assert letter.message is not None
     server = await start_sink(sessionmaker, host="127.0.0.1", port=0)
     port = server.sockets[0].getsockname()[1]
     try:
         smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
         await smtp.connect()
         _, reply = await smtp.sendmail(
-            "appeals@localhost", [letter.recipient_email], letter.message
+            "appeals@localhost", [letter.recipient_email], message_of(letter)
         )
         await smtp.quit()
     finally:
@@ -94,7 +93,7 @@ async def test_sink_stores_messages_and_staff_read_them(
     async with sessionmaker() as s:
         stored = await s.scalar(select(SinkMessage))
     assert stored is not None
-    assert stored.data == letter.message
+    assert stored.data == message_of(letter)
     assert stored.message_id == letter.message_id
 
     one = await client.get(f"/staff/sink/{stored.id}")
