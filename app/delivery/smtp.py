@@ -35,6 +35,7 @@ class Relay:
     tls: str  # starttls | tls | none
     username: str | None
     password: str | None
+    ca_file: str | None
     connect_timeout: float
     timeout: float
     pool_size: int
@@ -55,6 +56,7 @@ class Relay:
                 tls=settings.smtp_tls,
                 username=settings.smtp_username,
                 password=settings.smtp_password,
+                ca_file=settings.smtp_ca_file,
                 connect_timeout=settings.smtp_connect_timeout,
                 timeout=settings.smtp_timeout,
                 pool_size=settings.smtp_pool_size,
@@ -67,6 +69,7 @@ class Relay:
             tls="none",
             username=None,
             password=None,
+            ca_file=None,
             connect_timeout=settings.smtp_connect_timeout,
             timeout=settings.smtp_timeout,
             pool_size=settings.smtp_pool_size,
@@ -131,7 +134,9 @@ class Connection:
             start_tls=relay.tls == "starttls",
             username=relay.username,
             password=relay.password,
-            tls_context=ssl.create_default_context() if relay.tls != "none" else None,
+            tls_context=(
+                ssl.create_default_context(cafile=relay.ca_file) if relay.tls != "none" else None
+            ),
         )
         await smtp.connect(timeout=relay.connect_timeout)
         return smtp
