@@ -11,6 +11,7 @@ from email import message_from_bytes, policy
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from app.config import Settings
 from app.delivery import pacing
@@ -102,8 +103,6 @@ async def list_sink_messages(
     session: AsyncSession, *, limit: int = 50, offset: int = 0
 ) -> list[SinkMessage]:
     """The sink's messages, newest first (the data column is not loaded)."""
-    from sqlalchemy.orm import defer
-
     rows = await session.scalars(
         select(SinkMessage)
         .options(defer(SinkMessage.data))

@@ -92,6 +92,12 @@ def test_delivery_commands(
         result = runner.invoke(cli, ["worker", "--once"])
         assert result.exit_code == 0, result.output
         assert "sent 0, deferred 0, failed 0" in result.output
+        monkeypatch.setenv("APPEALS_ENVIRONMENT", "production")
+        monkeypatch.setenv("APPEALS_SECRET_KEY", "k" * 40)
+        get_settings.cache_clear()
+        result = runner.invoke(cli, ["worker", "--once"])
+        assert result.exit_code == 1
+        assert "APPEALS_SMTP_HOST is not set" in result.output
     finally:
         get_settings.cache_clear()
 
