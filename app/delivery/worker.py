@@ -4,8 +4,9 @@ One cycle: (1) in one transaction (BEGIN IMMEDIATE on SQLite; on PostgreSQL row 
 FOR UPDATE SKIP LOCKED, so any number of workers share the queue), take tokens from the shared
 buckets and claim that many due letters per domain, moving them to `sending` with this worker's
 lease; (2) send them over up to `smtp_pool_size` persistent connections, at most the granted
-slots per domain at once; (3) record every outcome in one executemany. A worker that dies
-mid-batch leaves `sending` letters whose lease runs out; any worker returns them to the queue.
+slots per domain at once; (3) record every outcome in one executemany. The steps overlap: while
+a batch is on the wire, the previous one is recorded and the next one claimed. A worker that dies
+leaves `sending` letters whose lease runs out; any worker returns them to the queue.
 """
 
 from __future__ import annotations
@@ -233,6 +234,8 @@ class Worker:
         delay = self.settings.worker_poll_seconds
         if state is CycleState.throttled:
             delay = min(0.05, delay)
+        else:
+            await asyncio.gather(*(c.close_if_idle() for c in self.connections))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=delay)
 
