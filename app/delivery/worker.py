@@ -215,7 +215,8 @@ class Worker:
         if self.stopping.is_set():
             return Batch.empty()
         await self._guard(self._housekeeping(), once=once)  # a busy worker still requeues, purges
-        return await self._guard(self._claim(), once=once) or Batch.empty(CycleState.throttled)
+        claim = self._claim(in_flight=frozenset(keep))
+        return await self._guard(claim, once=once) or Batch.empty(CycleState.throttled)
 
     async def _guard(self, step: Awaitable[T], *, once: bool) -> T | None:
         """Run a database step; outside --once, survive its failure (the database may be down)."""
@@ -279,7 +280,9 @@ class Worker:
 
     # -- claim --------------------------------------------------------------------------------
 
-    async def _claim(self) -> Batch:
+    async def _claim(self, *, in_flight: frozenset[str] = frozenset()) -> Batch:
+        """Claim due letters, domain by domain, as far as tokens and slots allow. `in_flight`:
+        domains of the batch now on the wire, whose slots must be kept."""
         s = self.settings
         claimed: list[Claimed] = []
         slots: dict[str, int] = {}
@@ -341,7 +344,7 @@ class Worker:
                     slots[domain] = held
                     claimed += rows
                     global_left -= len(rows)
-                elif held:
+                elif held and domain not in in_flight:
                     await self.budget.release_slots(conn, [key], holder=self.name)
             await self.budget.refund(
                 conn, pacing.GLOBAL, granted_global - len(claimed), burst=_burst(s.send_rate)
