@@ -39,6 +39,30 @@ async def resume_campaign(session: AsyncSession, *, campaign_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def stop_version(session: AsyncSession, *, appeal_version_id: int, cancel: bool) -> None:
+    """Never claim the version's letters again (until `resume_version`), and turn those a worker
+    holds right now into held (or cancelled) letters if they are not delivered."""
+    conn = await session.connection()
+    await session.execute(
+        delete(SendPause).where(
+            SendPause.kind.in_([PauseKind.version_hold, PauseKind.version_cancel]),
+            SendPause.key == str(appeal_version_id),
+        )
+    )
+    kind = PauseKind.version_cancel if cancel else PauseKind.version_hold
+    reason = "version cancelled" if cancel else "approval withdrawn"
+    await pacing.set_pause(conn, kind=kind, key=str(appeal_version_id), until=None, reason=reason)
+
+
+async def resume_version(session: AsyncSession, *, appeal_version_id: int) -> None:
+    """Lift a hold set by `stop_version` (a cancelled version stays stopped)."""
+    await session.execute(
+        delete(SendPause).where(
+            SendPause.kind == PauseKind.version_hold, SendPause.key == str(appeal_version_id)
+        )
+    )
+
+
 async def list_pauses(session: AsyncSession) -> list[SendPause]:
     """Pauses in force now: staff's and the breaker's."""
     now = dt.datetime.now(dt.UTC)

@@ -62,6 +62,7 @@ class Claimed:
     message: bytes
     attempts: int
     first_attempt_at: dt.datetime
+    appeal_version_id: int
 
 
 @dataclass(slots=True)
@@ -297,6 +298,8 @@ class Worker:
             ]
             if pauses.campaigns:
                 due_filter.append(LETTER.c.campaign_id.not_in(pauses.campaigns))
+            if pauses.versions:
+                due_filter.append(LETTER.c.appeal_version_id.not_in(pauses.versions))
             due = {
                 d: n
                 for d, n in (await self._due(conn, due_filter)).items()
@@ -416,6 +419,7 @@ class Worker:
                 LETTER.c.recipient_email,
                 LETTER.c.attempts,
                 LETTER.c.first_attempt_at,
+                LETTER.c.appeal_version_id,
             )
         )
         rows = sorted(result.all(), key=lambda r: r.id)
@@ -431,7 +435,15 @@ class Worker:
             ).all()
         )
         return [
-            Claimed(r.id, r.recipient_email, domain, bodies[r.id], r.attempts, r.first_attempt_at)
+            Claimed(
+                r.id,
+                r.recipient_email,
+                domain,
+                bodies[r.id],
+                r.attempts,
+                r.first_attempt_at,
+                r.appeal_version_id,
+            )
             for r in rows
         ]
 
@@ -556,6 +568,24 @@ class Worker:
             summary.by_class[key] = summary.by_class.get(key, 0) + 1
         return row
 
+    @staticmethod
+    def _stop_withdrawn(
+        rows: list[dict[str, Any]],
+        claimed: dict[int, Claimed],
+        stopped: dict[int, PauseKind],
+        now: dt.datetime,
+    ) -> None:
+        """Letters of a version withdrawn (or cancelled) while on the wire, and not delivered:
+        held (or cancelled) instead of going back to the queue."""
+        for row in rows:
+            kind = stopped.get(claimed[row["_id"]].appeal_version_id)
+            if kind is None or row["_status"] not in (LetterStatus.deferred, LetterStatus.queued):
+                continue
+            if kind is PauseKind.version_cancel:
+                row.update(_status=LetterStatus.cancelled, _finished_at=now)
+            else:
+                row["_status"] = LetterStatus.held
+
     async def _record(self, sent: Sent, *, keep: set[str]) -> None:
         """Write every outcome of a batch; give back the slots of domains no longer in hand."""
         now = utcnow()
@@ -582,6 +612,11 @@ class Worker:
             )
         )
         async with self._write() as conn:
+            versions = {r.letter.appeal_version_id for r in sent.results}
+            stopped = await pacing.stopped_versions(conn, versions)
+            if stopped:
+                claimed = {r.letter.id: r.letter for r in sent.results}
+                self._stop_withdrawn(rows, claimed, stopped, now)
             if rows:
                 await conn.execute(statement, rows)
             await self.budget.release_slots(

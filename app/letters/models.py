@@ -42,8 +42,10 @@ class FailureClass(StrEnum):
 S = LetterStatus
 ALLOWED: dict[LetterStatus, frozenset[LetterStatus]] = {
     S.queued: frozenset({S.sending, S.cancelled, S.held}),
-    # Back to queued when a lease runs out (crashed worker) or a worker releases a letter unsent.
-    S.sending: frozenset({S.sent, S.deferred, S.failed, S.queued}),
+    # Back to queued when a lease runs out (crashed worker) or a worker releases a letter unsent;
+    # held or cancelled when its version was withdrawn or cancelled while it was on the wire and
+    # it was not delivered.
+    S.sending: frozenset({S.sent, S.deferred, S.failed, S.queued, S.held, S.cancelled}),
     S.deferred: frozenset({S.sending, S.cancelled, S.held}),
     S.held: frozenset({S.queued, S.cancelled}),
     S.sent: frozenset(),

@@ -16,6 +16,7 @@ from app.delivery import pacing
 from app.delivery import service as delivery_service
 from app.delivery.models import PauseKind, SendPause
 from app.delivery.worker import Worker
+from app.letters import service as letters_service
 from app.letters.models import FailureClass, Letter, LetterStatus
 from tests.delivery.conftest import SmtpServer, drain, letters, relay_settings
 from tests.factories import create_deputy, create_letter
@@ -304,3 +305,62 @@ async def test_relay_breaker_sets_a_shared_pause(
     # Two attempts opened the breaker; the rest of the batch went back unattempted.
     assert sorted(r.attempts for r in rows) == [0, 0, 0, 1, 1]
     assert sum(r.failure_class == FailureClass.connection for r in rows) == 2
+
+
+async def test_a_version_withdrawn_while_on_the_wire_is_held_not_retried(
+    delivery_settings: Settings,
+    smtp_server: SmtpServer,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    smtp_server.behaviour = lambda n, _: ("sleep", 0.4, "451 4.7.1 try later")
+    await create_letter(session, settings=delivery_settings, appeal_version_id=5)
+    await session.commit()
+    worker = Worker(delivery_settings, engine=engine)
+    try:
+        run = asyncio.create_task(worker.run(once=True))
+        while not smtp_server.received:
+            await asyncio.sleep(0.01)
+        # The lawyers withdraw the version while the letter is on the wire.
+        async with sessionmaker() as s:
+            assert await letters_service.hold_version_letters(s, appeal_version_id=5) == 0
+            await s.commit()
+        await run
+    finally:
+        await worker.close()
+    (row,) = await letters(sessionmaker)
+    assert row.status == LetterStatus.held
+    assert row.last_error == "451 4.7.1 try later"
+
+    async with sessionmaker() as s:
+        assert await letters_service.release_version_letters(s, appeal_version_id=5) == 1
+        await s.commit()
+    smtp_server.behaviour = None
+    await drain(delivery_settings, engine, sessionmaker)
+    (row,) = await letters(sessionmaker)
+    assert row.status == LetterStatus.sent
+
+
+async def test_a_cancelled_version_is_never_claimed_again(
+    delivery_settings: Settings,
+    smtp_server: SmtpServer,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    letter = await create_letter(session, settings=delivery_settings, appeal_version_id=6)
+    await session.commit()
+    async with sessionmaker() as s:
+        assert await letters_service.cancel_version_letters(s, appeal_version_id=6) == 1
+        # A straggler (say, requeued after a worker died) must still not go out.
+        await s.execute(
+            update(Letter).where(Letter.id == letter.id).values(status=LetterStatus.queued)
+        )
+        await s.commit()
+    worker = Worker(delivery_settings, engine=engine)
+    try:
+        await worker.run(once=True)
+    finally:
+        await worker.close()
+    assert smtp_server.received == []

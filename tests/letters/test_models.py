@@ -41,7 +41,7 @@ def test_allowed_moves_change_status(start: LetterStatus, to: LetterStatus) -> N
 
 @pytest.mark.parametrize(
     ("start", "to"),
-    [(S.queued, S.sent), (S.held, S.sending), (S.sending, S.cancelled), (S.deferred, S.queued)],
+    [(S.queued, S.sent), (S.held, S.sending), (S.held, S.deferred), (S.deferred, S.queued)],
 )
 def test_forbidden_moves_raise(start: LetterStatus, to: LetterStatus) -> None:
     letter = _letter(start)
@@ -52,6 +52,6 @@ def test_forbidden_moves_raise(start: LetterStatus, to: LetterStatus) -> None:
 
 
 def test_sources_reads_the_same_table() -> None:
-    assert sources(S.held) == {S.queued, S.deferred}
-    assert sources(S.cancelled) == {S.queued, S.deferred, S.held}
+    assert sources(S.held) == {S.queued, S.deferred, S.sending}
+    assert sources(S.cancelled) == {S.queued, S.deferred, S.held, S.sending}
     assert sources(S.sending) == {S.queued, S.deferred}
