@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
     smtp_username: str | None = None
     smtp_password: str | None = None
+    # CA bundle that signs the relay's certificate (a private CA); default: the system's.
+    smtp_ca_file: str | None = None
     smtp_connect_timeout: float = 10.0
     smtp_timeout: float = 60.0
     smtp_pool_size: int = 4

@@ -4,7 +4,7 @@ from app.campaigns.models import AppealText, AppealVersion, Campaign, VersionRot
 from app.db import Base
 from app.delivery.models import SendBudget, SendPause, SendSlot, SinkMessage
 from app.deputies.models import Deputy, Legislature, Region
-from app.letters.models import Letter
+from app.letters.models import Letter, LetterMessage
 from app.staff.models import ApiToken, AuditEntry, StaffMember, StaffSession
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Deputy",
     "Legislature",
     "Letter",
+    "LetterMessage",
     "Region",
     "SendBudget",
     "SendPause",

@@ -182,3 +182,9 @@ async def create_letter(
         settings=settings,
         **values,
     )
+
+
+def message_of(letter: Letter) -> bytes:
+    """The message bytes of a letter made in this session (its body is in the identity map)."""
+    assert letter.body is not None
+    return letter.body.message

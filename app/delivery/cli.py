@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -29,6 +28,13 @@ def worker(
     """Send queued letters until stopped (SIGINT/SIGTERM finish the batch in hand)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    if settings.environment == "production" and not settings.relay_configured:
+        typer.echo(
+            "APPEALS_SMTP_HOST is not set: in production a worker needs a relay "
+            "(without one, letters would only go to the local sink).",
+            err=True,
+        )
+        raise typer.Exit(1)
 
     async def main() -> str:
         instance = Worker(settings)
@@ -101,4 +107,4 @@ def pauses() -> None:
         until = pause.until.isoformat() if pause.until else "until resumed"
         typer.echo(f"{pause.kind} {pause.key} {until} {pause.reason}")
     if not rows:
-        typer.echo("no pauses", file=sys.stdout)
+        typer.echo("no pauses")

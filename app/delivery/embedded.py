@@ -27,7 +27,15 @@ async def embedded_delivery(
         return
     server: asyncio.Server | None = None
     if not settings.relay_configured:
-        server = await start_sink(sessionmaker, host=settings.sink_host, port=settings.sink_port)
+        try:
+            server = await start_sink(
+                sessionmaker, host=settings.sink_host, port=settings.sink_port
+            )
+        except OSError:
+            # The port is taken (a second service on this machine): any free port will do, the
+            # embedded worker is told which.
+            logger.warning("sink port %d is busy; using a free port", settings.sink_port)
+            server = await start_sink(sessionmaker, host=settings.sink_host, port=0)
         port = server.sockets[0].getsockname()[1]
         settings = settings.model_copy(update={"sink_port": port})
         logger.info("local sink listening on %s:%d (no relay configured)", settings.sink_host, port)

@@ -69,8 +69,19 @@ def new_message_id(mail_from: str) -> str:
     return f"<{uuid.uuid4().hex}@{address_domain(mail_from)}>"
 
 
-def _mailbox(name: str, address: str) -> str:
-    return formataddr((clean_text(name), address), charset=UTF8)
+def _mailbox(header: str, name: str, address: str) -> str:
+    """`name <address>`, the name quoted (ASCII) or as folded encoded words (anything else)."""
+    name = clean_text(name)
+    if name.isascii():
+        return formataddr((name, address))
+    words = Header(name, UTF8, header_name=header).encode(linesep="\r\n")
+    last = words.rpartition("\r\n")[2]
+    fold = (
+        "\r\n"
+        if len(last) + len(address) + 3 > 76 - (0 if "\r\n" in words else len(header))
+        else ""
+    )
+    return f"{words}{fold} <{address}>"
 
 
 def _unstructured(name: str, value: str) -> str:
@@ -101,11 +112,11 @@ def build_message(
 ) -> bytes:
     """The complete message bytes (CRLF line ends), DKIM-signed when a key is given."""
     headers = [
-        f"From: {_mailbox(sender_name, mail_from)}",
-        f"To: {_mailbox(recipient_name, recipient_email)}",
+        f"From: {_mailbox('From', sender_name, mail_from)}",
+        f"To: {_mailbox('To', recipient_name, recipient_email)}",
     ]
     if sender_email:
-        headers.append(f"Reply-To: {_mailbox(sender_name, sender_email)}")
+        headers.append(f"Reply-To: {_mailbox('Reply-To', sender_name, sender_email)}")
     headers += [
         f"Subject: {_unstructured('Subject', subject)}",
         f"Date: {format_datetime(date.astimezone(dt.UTC))}",

@@ -15,6 +15,9 @@ class PauseKind(StrEnum):
     campaign = "campaign"
     domain = "domain"
     relay = "relay"
+    # An appeal version whose approval was withdrawn (letters held) or that was cancelled.
+    version_hold = "version_hold"
+    version_cancel = "version_cancel"
 
 
 class SendPause(Base):

@@ -217,6 +217,7 @@ class Pauses:
     campaigns: set[int] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
     relays: set[str] = field(default_factory=set)
+    versions: set[int] = field(default_factory=set)  # held or cancelled appeal versions
 
 
 async def active_pauses(conn: AsyncConnection) -> Pauses:
@@ -234,7 +235,22 @@ async def active_pauses(conn: AsyncConnection) -> Pauses:
             pauses.domains.add(key)
         elif kind == PauseKind.relay:
             pauses.relays.add(key)
+        elif kind in (PauseKind.version_hold, PauseKind.version_cancel):
+            pauses.versions.add(int(key))
     return pauses
+
+
+async def stopped_versions(conn: AsyncConnection, versions: set[int]) -> dict[int, PauseKind]:
+    """Which of these appeal versions are held or cancelled now."""
+    if not versions:
+        return {}
+    rows = await conn.execute(
+        select(SendPause.kind, SendPause.key).where(
+            SendPause.kind.in_([PauseKind.version_hold, PauseKind.version_cancel]),
+            SendPause.key.in_([str(v) for v in versions]),
+        )
+    )
+    return {int(key): PauseKind(kind) for kind, key in rows.all()}
 
 
 async def set_pause(

@@ -11,6 +11,7 @@ from email import message_from_bytes, policy
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from app.config import Settings
 from app.delivery import pacing
@@ -36,6 +37,30 @@ async def resume_campaign(session: AsyncSession, *, campaign_id: int) -> bool:
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def stop_version(session: AsyncSession, *, appeal_version_id: int, cancel: bool) -> None:
+    """Never claim the version's letters again (until `resume_version`), and turn those a worker
+    holds right now into held (or cancelled) letters if they are not delivered."""
+    conn = await session.connection()
+    await session.execute(
+        delete(SendPause).where(
+            SendPause.kind.in_([PauseKind.version_hold, PauseKind.version_cancel]),
+            SendPause.key == str(appeal_version_id),
+        )
+    )
+    kind = PauseKind.version_cancel if cancel else PauseKind.version_hold
+    reason = "version cancelled" if cancel else "approval withdrawn"
+    await pacing.set_pause(conn, kind=kind, key=str(appeal_version_id), until=None, reason=reason)
+
+
+async def resume_version(session: AsyncSession, *, appeal_version_id: int) -> None:
+    """Lift a hold set by `stop_version` (a cancelled version stays stopped)."""
+    await session.execute(
+        delete(SendPause).where(
+            SendPause.kind == PauseKind.version_hold, SendPause.key == str(appeal_version_id)
+        )
+    )
 
 
 async def list_pauses(session: AsyncSession) -> list[SendPause]:
@@ -102,8 +127,6 @@ async def list_sink_messages(
     session: AsyncSession, *, limit: int = 50, offset: int = 0
 ) -> list[SinkMessage]:
     """The sink's messages, newest first (the data column is not loaded)."""
-    from sqlalchemy.orm import defer
-
     rows = await session.scalars(
         select(SinkMessage)
         .options(defer(SinkMessage.data))

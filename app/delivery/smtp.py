@@ -1,4 +1,5 @@
-"""SMTP to one relay: a small pool of persistent aiosmtplib connections, and the reading of replies.
+"""SMTP to one relay: persistent aiosmtplib connections (each worker keeps `smtp_pool_size` of
+them, one per sending lane), and the reading of replies.
 
 The outcome of a transaction is decided by the reply code, never by the exception's type:
 2xx sent; 4xx deferred; 5xx failed at once. No reply at all (timeout, refused, reset) defers. A
@@ -11,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +34,7 @@ class Relay:
     tls: str  # starttls | tls | none
     username: str | None
     password: str | None
+    ca_file: str | None
     connect_timeout: float
     timeout: float
     pool_size: int
@@ -55,6 +55,7 @@ class Relay:
                 tls=settings.smtp_tls,
                 username=settings.smtp_username,
                 password=settings.smtp_password,
+                ca_file=settings.smtp_ca_file,
                 connect_timeout=settings.smtp_connect_timeout,
                 timeout=settings.smtp_timeout,
                 pool_size=settings.smtp_pool_size,
@@ -67,6 +68,7 @@ class Relay:
             tls="none",
             username=None,
             password=None,
+            ca_file=None,
             connect_timeout=settings.smtp_connect_timeout,
             timeout=settings.smtp_timeout,
             pool_size=settings.smtp_pool_size,
@@ -131,7 +133,9 @@ class Connection:
             start_tls=relay.tls == "starttls",
             username=relay.username,
             password=relay.password,
-            tls_context=ssl.create_default_context() if relay.tls != "none" else None,
+            tls_context=(
+                ssl.create_default_context(cafile=relay.ca_file) if relay.tls != "none" else None
+            ),
         )
         await smtp.connect(timeout=relay.connect_timeout)
         return smtp
@@ -145,6 +149,11 @@ class Connection:
                 await asyncio.wait_for(smtp.quit(), timeout=2)
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             smtp.close()
+
+    async def close_if_idle(self) -> None:
+        """QUIT a connection unused for longer than the idle limit: no idle sessions left open."""
+        if self.smtp is not None and time.monotonic() - self.last_used > self.relay.idle_seconds:
+            await self.close()
 
     def _drop(self) -> None:
         smtp, self.smtp = self.smtp, None
@@ -161,6 +170,7 @@ class Connection:
         if self.smtp is None or not self.smtp.is_connected:
             self._drop()
             self.smtp = await self._open()
+            self.last_used = time.monotonic()
         return self.smtp
 
     async def send(self, *, mail_from: str, rcpt: str, message: bytes) -> Attempt:
@@ -203,25 +213,3 @@ class Connection:
             self.last_used = time.monotonic()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             self._drop()
-
-
-class Pool:
-    """Up to `pool_size` connections to one relay, lent to one sender at a time."""
-
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-        self._idle: asyncio.LifoQueue[Connection] = asyncio.LifoQueue()
-        for _ in range(relay.pool_size):
-            self._idle.put_nowait(Connection(relay))
-        self._all = list(self._idle._queue)  # type: ignore[attr-defined]
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        connection = await self._idle.get()
-        try:
-            yield connection
-        finally:
-            self._idle.put_nowait(connection)
-
-    async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self._all), return_exceptions=True)

@@ -4,8 +4,9 @@ One cycle: (1) in one transaction (BEGIN IMMEDIATE on SQLite; on PostgreSQL row 
 FOR UPDATE SKIP LOCKED, so any number of workers share the queue), take tokens from the shared
 buckets and claim that many due letters per domain, moving them to `sending` with this worker's
 lease; (2) send them over up to `smtp_pool_size` persistent connections, at most the granted
-slots per domain at once; (3) record every outcome in one executemany. A worker that dies
-mid-batch leaves `sending` letters whose lease runs out; any worker returns them to the queue.
+slots per domain at once; (3) record every outcome in one executemany. The steps overlap: while
+a batch is on the wire, the previous one is recorded and the next one claimed. A worker that dies
+leaves `sending` letters whose lease runs out; any worker returns them to the queue.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import socket
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -33,10 +35,18 @@ from app.delivery import pacing
 from app.delivery.models import PauseKind
 from app.delivery.purge import purge
 from app.delivery.smtp import Attempt, Connection, Outcome, Relay
-from app.letters.models import ALLOWED, CLAIMABLE, FailureClass, Letter, LetterStatus
+from app.letters.models import (
+    ALLOWED,
+    CLAIMABLE,
+    FailureClass,
+    Letter,
+    LetterMessage,
+    LetterStatus,
+)
 
 logger = logging.getLogger("appeals.delivery")
 LETTER: Table = Letter.__table__  # type: ignore[assignment]
+MESSAGE: Table = LetterMessage.__table__  # type: ignore[assignment]
 
 # What the record step writes must be allowed from `sending` by the state machine.
 assert {LetterStatus.sent, LetterStatus.deferred, LetterStatus.failed, LetterStatus.queued} <= (
@@ -52,6 +62,7 @@ class Claimed:
     message: bytes
     attempts: int
     first_attempt_at: dt.datetime
+    appeal_version_id: int
 
 
 @dataclass(slots=True)
@@ -60,11 +71,33 @@ class Result:
     attempt: Attempt | None  # None: released unsent (breaker opened, worker stopping)
 
 
+T = TypeVar("T")
+RELAY = "<relay>"  # the breaker's key for the relay itself (never a domain name)
+
+
 class CycleState(StrEnum):
     worked = "worked"  # letters were claimed and processed
     throttled = "throttled"  # due letters wait for tokens or slots
     paused = "paused"  # the relay is paused
     idle = "idle"  # nothing due
+
+
+@dataclass(slots=True)
+class Batch:
+    claimed: list[Claimed]
+    slots: dict[str, int]  # concurrency slots held per domain
+    state: CycleState
+
+    @classmethod
+    def empty(cls, state: CycleState = CycleState.idle) -> Batch:
+        return cls([], {}, state)
+
+
+@dataclass(slots=True)
+class Sent:
+    results: list[Result]
+    domains: set[str]
+    opened: set[str]  # breakers opened during the batch: domains, or RELAY
 
 
 @dataclass
@@ -115,8 +148,9 @@ class Worker:
         self.summary = Summary()
         self._last_requeue = 0.0
         self._last_purge = 0.0
-        self._halted_domains: set[str] = set()
-        self._relay_halted = False
+        self._halted_until: dict[str, float] = {}
+        self._due_cache: dict[str, int] = {}
+        self._due_at = 0.0
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -135,33 +169,77 @@ class Worker:
         self.stopping.set()
 
     async def run(self, *, once: bool = False) -> Summary:
-        """Cycle until stopped (or, with once, until nothing is due); returns the totals.
+        """Work until stopped (or, with once, until nothing is due); returns the totals.
 
-        The caller closes the worker (`close()`) when done with it.
+        Pipelined: while one batch is on the wire, the previous one is recorded and the next
+        one claimed, so that the connections never wait for the database. The caller closes
+        the worker (`close()`) when done with it.
         """
-        while not self.stopping.is_set():
-            try:
-                await self._housekeeping()
-                state = await self.cycle()
-            except Exception as exc:
-                if once:
-                    raise
-                # Database down and the like: log the type only (parameters carry data); the
-                # leases bring back whatever this cycle had claimed.
-                logger.error("worker cycle failed: %s; retrying", type(exc).__name__)
-                state = CycleState.throttled
-            if state is CycleState.worked:
-                continue
-            if once and state in (CycleState.idle, CycleState.paused):
-                break
-            delay = (
-                min(0.05, self.settings.worker_poll_seconds)
-                if state is CycleState.throttled
-                else self.settings.worker_poll_seconds
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+        renew = asyncio.create_task(self._renew_leases())
+        try:
+            await self._loop(once=once)
+        finally:
+            renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renew
         return self.summary
+
+    async def _loop(self, *, once: bool) -> None:
+        sent: Sent | None = None  # on the wire before, not yet recorded
+        batch: Batch | None = None  # claimed, not yet sent
+        while True:
+            if batch is None or not batch.claimed:
+                if sent is not None:
+                    await self._guard(self._record(sent, keep=set()), once=once)
+                    sent = None
+                if self.stopping.is_set():
+                    return
+                if batch is not None:  # the last claim found nothing to send now
+                    if once and batch.state in (CycleState.idle, CycleState.paused):
+                        return
+                    await self._sleep(batch.state)
+                    if self.stopping.is_set():
+                        return
+                await self._guard(self._housekeeping(), once=once)
+                batch = await self._guard(self._claim(), once=once) or Batch.empty()
+                continue
+            between = asyncio.create_task(self._between(sent, keep=set(batch.slots), once=once))
+            try:
+                sent = await self._send(batch.claimed, batch.slots)
+            finally:
+                batch = await between
+
+    async def _between(self, sent: Sent | None, *, keep: set[str], once: bool) -> Batch:
+        """Record the previous batch, then claim the next one (unless stopping)."""
+        if sent is not None:
+            await self._guard(self._record(sent, keep=keep), once=once)
+        if self.stopping.is_set():
+            return Batch.empty()
+        await self._guard(self._housekeeping(), once=once)  # a busy worker still requeues, purges
+        claim = self._claim(in_flight=frozenset(keep))
+        return await self._guard(claim, once=once) or Batch.empty(CycleState.throttled)
+
+    async def _guard(self, step: Awaitable[T], *, once: bool) -> T | None:
+        """Run a database step; outside --once, survive its failure (the database may be down)."""
+        try:
+            return await step
+        except Exception as exc:
+            if once:
+                raise
+            # Log the type only: messages can carry SQL parameters, that is personal data. The
+            # leases bring back whatever was claimed and not recorded.
+            logger.error("worker step failed: %s; retrying", type(exc).__name__)
+            await self._sleep(CycleState.idle)
+            return None
+
+    async def _sleep(self, state: CycleState) -> None:
+        delay = self.settings.worker_poll_seconds
+        if state is CycleState.throttled:
+            delay = min(0.05, delay)
+        else:
+            await asyncio.gather(*(c.close_if_idle() for c in self.connections))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=delay)
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections), return_exceptions=True)
@@ -201,47 +279,34 @@ class Worker:
             logger.warning("returned %d letters with an expired lease to the queue", count)
         return count
 
-    async def cycle(self) -> CycleState:
-        """Claim, send and record one batch."""
-        claimed, slots, state = await self._claim()
-        if not claimed:
-            return state
-        renew = asyncio.create_task(self._renew_leases())
-        try:
-            results = await self._send(claimed, slots)
-        finally:
-            renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
-        await self._record(results, list(slots))
-        return CycleState.worked
-
     # -- claim --------------------------------------------------------------------------------
 
-    async def _claim(self) -> tuple[list[Claimed], dict[str, int], CycleState]:
+    async def _claim(self, *, in_flight: frozenset[str] = frozenset()) -> Batch:
+        """Claim due letters, domain by domain, as far as tokens and slots allow. `in_flight`:
+        domains of the batch now on the wire, whose slots must be kept."""
         s = self.settings
         claimed: list[Claimed] = []
         slots: dict[str, int] = {}
         async with self._write() as conn:
             pauses = await pacing.active_pauses(conn)
-            if self.relay.name in pauses.relays:
-                return [], {}, CycleState.paused
+            if self.relay.name in pauses.relays or self._halted(RELAY):
+                return Batch.empty(CycleState.paused)
             now = utcnow()
             due_filter = [
                 LETTER.c.status.in_(CLAIMABLE),
                 LETTER.c.next_attempt_at <= now,
-                LETTER.c.message.is_not(None),
             ]
             if pauses.campaigns:
                 due_filter.append(LETTER.c.campaign_id.not_in(pauses.campaigns))
-            due_rows = await conn.execute(
-                select(LETTER.c.recipient_domain, func.count())
-                .where(*due_filter)
-                .group_by(LETTER.c.recipient_domain)
-            )
-            due = {d: int(n) for d, n in due_rows.all() if d not in pauses.domains}
+            if pauses.versions:
+                due_filter.append(LETTER.c.appeal_version_id.not_in(pauses.versions))
+            due = {
+                d: n
+                for d, n in (await self._due(conn, due_filter)).items()
+                if d not in pauses.domains and not self._halted(d)
+            }
             if not due:
-                return [], {}, CycleState.idle
+                return Batch.empty()
             global_left = await self.budget.take(
                 conn,
                 pacing.GLOBAL,
@@ -263,7 +328,8 @@ class Worker:
                 held = await self.budget.acquire_slots(
                     conn,
                     key,
-                    s.domain_concurrency,
+                    # Never hoard slots this worker's pool cannot use: other workers need them.
+                    min(s.domain_concurrency, len(self.connections)),
                     limit=s.domain_concurrency,
                     holder=self.name,
                     ttl=s.lease_seconds,
@@ -272,16 +338,36 @@ class Worker:
                     await self._claim_domain(conn, domain, tokens, due_filter, now) if held else []
                 )
                 await self.budget.refund(conn, key, tokens - len(rows), burst=_burst(s.domain_rate))
+                left = self._due_cache.get(domain, 0) - len(rows)
+                if len(rows) < tokens or left <= 0:
+                    self._due_cache.pop(domain, None)  # drained (or taken by another worker)
+                else:
+                    self._due_cache[domain] = left
                 if rows:
                     slots[domain] = held
                     claimed += rows
                     global_left -= len(rows)
-                elif held:
+                elif held and domain not in in_flight:
                     await self.budget.release_slots(conn, [key], holder=self.name)
             await self.budget.refund(
                 conn, pacing.GLOBAL, granted_global - len(claimed), burst=_burst(s.send_rate)
             )
-        return claimed, slots, CycleState.worked if claimed else CycleState.throttled
+        return Batch(claimed, slots, CycleState.worked if claimed else CycleState.throttled)
+
+    async def _due(self, conn: AsyncConnection, due_filter: list[Any]) -> dict[str, int]:
+        """Due letters per domain. Counting scans every due row, so the counts are kept and
+        decremented between refreshes (at most once a second, or when they run out); a stale
+        count only makes a claim come back short."""
+        fresh = time.monotonic() - self._due_at < DUE_REFRESH_SECONDS
+        if not (fresh and self._due_cache):
+            rows = await conn.execute(
+                select(LETTER.c.recipient_domain, func.count())
+                .where(*due_filter)
+                .group_by(LETTER.c.recipient_domain)
+            )
+            self._due_cache = {d: int(n) for d, n in rows.all()}
+            self._due_at = time.monotonic()
+        return self._due_cache
 
     async def _claim_domain(
         self,
@@ -291,10 +377,29 @@ class Worker:
         due_filter: list[Any],
         now: dt.datetime,
     ) -> list[Claimed]:
+        # One status at a time (retries first), so that the index on (domain, status,
+        # next_attempt_at) yields the rows in order and the claim never sorts the whole queue.
+        claimed: list[Claimed] = []
+        for status in (LetterStatus.deferred, LetterStatus.queued):
+            if len(claimed) < limit:
+                claimed += await self._claim_status(
+                    conn, domain, status, limit - len(claimed), due_filter, now
+                )
+        return claimed
+
+    async def _claim_status(
+        self,
+        conn: AsyncConnection,
+        domain: str,
+        status: LetterStatus,
+        limit: int,
+        due_filter: list[Any],
+        now: dt.datetime,
+    ) -> list[Claimed]:
         picked = (
             select(LETTER.c.id)
-            .where(LETTER.c.recipient_domain == domain, *due_filter)
-            .order_by(LETTER.c.next_attempt_at, LETTER.c.id)
+            .where(LETTER.c.recipient_domain == domain, LETTER.c.status == status, *due_filter)
+            .order_by(LETTER.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -312,69 +417,104 @@ class Worker:
             .returning(
                 LETTER.c.id,
                 LETTER.c.recipient_email,
-                LETTER.c.message,
                 LETTER.c.attempts,
                 LETTER.c.first_attempt_at,
+                LETTER.c.appeal_version_id,
             )
         )
         rows = sorted(result.all(), key=lambda r: r.id)
+        if not rows:
+            return []
+        bodies = dict(
+            (
+                await conn.execute(
+                    select(MESSAGE.c.letter_id, MESSAGE.c.message).where(
+                        MESSAGE.c.letter_id.in_([r.id for r in rows])
+                    )
+                )
+            ).all()
+        )
         return [
-            Claimed(r.id, r.recipient_email, domain, r.message, r.attempts, r.first_attempt_at)
+            Claimed(
+                r.id,
+                r.recipient_email,
+                domain,
+                bodies[r.id],
+                r.attempts,
+                r.first_attempt_at,
+                r.appeal_version_id,
+            )
             for r in rows
         ]
 
     async def _renew_leases(self) -> None:
+        """Extend the lease of every letter this worker holds, a few times per lease."""
         period = max(0.5, self.settings.lease_seconds / 3)
         while True:
             await asyncio.sleep(period)
             until = utcnow() + dt.timedelta(seconds=self.settings.lease_seconds)
-            async with self._write() as conn:
-                await conn.execute(
-                    update(LETTER)
-                    .where(
-                        LETTER.c.lease_owner == self.name,
-                        LETTER.c.status == LetterStatus.sending,
-                    )
-                    .values(lease_expires_at=until)
+            with contextlib.suppress(Exception):
+                await self._renew(until)
+
+    async def _renew(self, until: dt.datetime) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(LETTER)
+                .where(
+                    LETTER.c.lease_owner == self.name,
+                    LETTER.c.status == LetterStatus.sending,
                 )
+                .values(lease_expires_at=until)
+            )
 
     # -- send ---------------------------------------------------------------------------------
 
-    async def _send(self, claimed: list[Claimed], slots: dict[str, int]) -> list[Result]:
+    def _halted(self, key: str) -> bool:
+        """Whether the breaker, in this worker, holds `key` (a domain, or RELAY) paused now."""
+        until = self._halted_until.get(key)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._halted_until[key]
+        return False
+
+    def _open_breaker(self, key: str, sent: Sent) -> None:
+        self._halted_until[key] = time.monotonic() + self.settings.breaker_pause_seconds
+        sent.opened.add(key)
+
+    async def _send(self, claimed: list[Claimed], slots: dict[str, int]) -> Sent:
         queue = deque(claimed)
         semaphores = {domain: asyncio.Semaphore(n) for domain, n in slots.items()}
-        halted: set[str] = set()
-        relay_halted = False
-        results: list[Result] = []
+        sent = Sent(results=[], domains=set(slots), opened=set())
         mail_from = self.settings.mail_from
+        relay = self.relay.name
 
         async def lane(connection: Connection) -> None:
-            nonlocal relay_halted
             while queue:
                 letter = queue.popleft()
-                if relay_halted or letter.domain in halted or self.stopping.is_set():
-                    results.append(Result(letter, None))
+                if self.stopping.is_set() or self._halted(RELAY) or self._halted(letter.domain):
+                    sent.results.append(Result(letter, None))
                     continue
                 async with semaphores[letter.domain]:
                     attempt = await connection.send(
                         mail_from=mail_from, rcpt=letter.recipient, message=letter.message
                     )
-                results.append(Result(letter, attempt))
+                sent.results.append(Result(letter, attempt))
                 if attempt.relay_error:
-                    if self.breaker.failure(PauseKind.relay, self.relay.name):
-                        relay_halted = True
+                    if self.breaker.failure(PauseKind.relay, relay):
+                        self._open_breaker(RELAY, sent)
                     continue
-                self.breaker.success(PauseKind.relay, self.relay.name)
+                self.breaker.success(PauseKind.relay, relay)
                 if attempt.outcome is Outcome.deferred:
                     if self.breaker.failure(PauseKind.domain, letter.domain):
-                        halted.add(letter.domain)
+                        self._open_breaker(letter.domain, sent)
                 else:
                     self.breaker.success(PauseKind.domain, letter.domain)
 
         lanes = self.connections[: min(len(self.connections), len(claimed))]
         await asyncio.gather(*(lane(c) for c in lanes))
-        self._halted_domains, self._relay_halted = halted, relay_halted
-        return results
+        return sent
 
     # -- record -------------------------------------------------------------------------------
 
@@ -428,9 +568,28 @@ class Worker:
             summary.by_class[key] = summary.by_class.get(key, 0) + 1
         return row
 
-    async def _record(self, results: list[Result], domains: list[str]) -> None:
+    @staticmethod
+    def _stop_withdrawn(
+        rows: list[dict[str, Any]],
+        claimed: dict[int, Claimed],
+        stopped: dict[int, PauseKind],
+        now: dt.datetime,
+    ) -> None:
+        """Letters of a version withdrawn (or cancelled) while on the wire, and not delivered:
+        held (or cancelled) instead of going back to the queue."""
+        for row in rows:
+            kind = stopped.get(claimed[row["_id"]].appeal_version_id)
+            if kind is None or row["_status"] not in (LetterStatus.deferred, LetterStatus.queued):
+                continue
+            if kind is PauseKind.version_cancel:
+                row.update(_status=LetterStatus.cancelled, _finished_at=now)
+            else:
+                row["_status"] = LetterStatus.held
+
+    async def _record(self, sent: Sent, *, keep: set[str]) -> None:
+        """Write every outcome of a batch; give back the slots of domains no longer in hand."""
         now = utcnow()
-        rows = [self._row(result, now) for result in results]
+        rows = [self._row(result, now) for result in sent.results]
         statement = (
             update(LETTER)
             .where(
@@ -453,19 +612,24 @@ class Worker:
             )
         )
         async with self._write() as conn:
+            versions = {r.letter.appeal_version_id for r in sent.results}
+            stopped = await pacing.stopped_versions(conn, versions)
+            if stopped:
+                claimed = {r.letter.id: r.letter for r in sent.results}
+                self._stop_withdrawn(rows, claimed, stopped, now)
             if rows:
                 await conn.execute(statement, rows)
             await self.budget.release_slots(
-                conn, [pacing.domain_key(d) for d in domains], holder=self.name
+                conn, [pacing.domain_key(d) for d in sorted(sent.domains - keep)], holder=self.name
             )
             until = self.breaker.until()
-            for domain in sorted(self._halted_domains):
+            for domain in sorted(sent.opened - {RELAY}):
                 reason = "breaker: consecutive errors"
                 await pacing.set_pause(
                     conn, kind=PauseKind.domain, key=domain, until=until, reason=reason
                 )
                 logger.warning("breaker paused domain %s until %s", domain, until.isoformat())
-            if self._relay_halted:
+            if RELAY in sent.opened:
                 await pacing.set_pause(
                     conn,
                     kind=PauseKind.relay,
@@ -474,6 +638,9 @@ class Worker:
                     reason="breaker: relay unreachable",
                 )
                 logger.warning("breaker paused relay until %s", until.isoformat())
+
+
+DUE_REFRESH_SECONDS = 1.0
 
 
 def _burst(rate: float) -> float:

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings, get_settings
 from app.db import utcnow
 from app.delivery import message as delivery_message
+from app.delivery import service as delivery_service
 from app.deputies.models import Deputy
-from app.letters.models import Letter, LetterStatus, sources
+from app.letters.models import Letter, LetterMessage, LetterStatus, sources
 
 
 def _dkim_key(settings: Settings) -> delivery_message.DkimKey | None:
@@ -69,7 +70,7 @@ async def create_letter(
         recipient_email=recipient,
         recipient_domain=delivery_message.address_domain(recipient),
         message_id=message_id,
-        message=message,
+        body=LetterMessage(message=message),
         sender_name=sender_name,
         sender_email=sender_email,
         status=LetterStatus.queued,
@@ -105,15 +106,21 @@ async def _bulk_move(
 async def hold_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
     """Hold the version's unsent letters (its approval was withdrawn); returns how many.
 
-    Letters a worker is transmitting at this moment (status `sending`) are not stopped.
+    Letters a worker holds at this moment (`sending`) cannot be recalled from the wire: those
+    delivered stay sent, the others become held when the worker records them.
     """
+    await delivery_service.stop_version(session, appeal_version_id=appeal_version_id, cancel=False)
     return await _bulk_move(
-        session, LetterStatus.held, Letter.appeal_version_id == appeal_version_id
+        session,
+        LetterStatus.held,
+        Letter.appeal_version_id == appeal_version_id,
+        Letter.status != LetterStatus.sending,
     )
 
 
 async def release_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
     """Queue the version's held letters again (approval restored); returns how many."""
+    await delivery_service.resume_version(session, appeal_version_id=appeal_version_id)
     return await _bulk_move(
         session,
         LetterStatus.queued,
@@ -124,9 +131,14 @@ async def release_version_letters(session: AsyncSession, *, appeal_version_id: i
 
 
 async def cancel_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
-    """Cancel the version's unsent letters for good; returns how many."""
+    """Cancel the version's unsent letters for good; returns how many (letters on the wire now:
+    as for a hold, but they become cancelled)."""
+    await delivery_service.stop_version(session, appeal_version_id=appeal_version_id, cancel=True)
     return await _bulk_move(
-        session, LetterStatus.cancelled, Letter.appeal_version_id == appeal_version_id
+        session,
+        LetterStatus.cancelled,
+        Letter.appeal_version_id == appeal_version_id,
+        Letter.status != LetterStatus.sending,
     )
 
 
@@ -134,7 +146,12 @@ async def cancel_letters(session: AsyncSession, *, letter_ids: Sequence[int]) ->
     """Cancel these letters where not already being sent or final; returns how many."""
     if not letter_ids:
         return 0
-    return await _bulk_move(session, LetterStatus.cancelled, Letter.id.in_(letter_ids))
+    return await _bulk_move(
+        session,
+        LetterStatus.cancelled,
+        Letter.id.in_(letter_ids),
+        Letter.status != LetterStatus.sending,
+    )
 
 
 async def status_counts(session: AsyncSession, *, campaign_id: int | None = None) -> dict[str, int]:

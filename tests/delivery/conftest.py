@@ -47,6 +47,8 @@ class SmtpServer:
     received: list[Received] = field(default_factory=list)
     accepted: list[Received] = field(default_factory=list)
     connections: int = 0
+    active: int = 0  # transactions in DATA right now, and the most at once
+    max_active: int = 0
     server: asyncio.Server | None = None
     port: int = 0
 
@@ -62,9 +64,14 @@ class SmtpServer:
             assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
             return "421 never seen"
-        if isinstance(action, tuple):
-            _, seconds, action = action
-            await asyncio.sleep(seconds)
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if isinstance(action, tuple):
+                _, seconds, action = action
+                await asyncio.sleep(seconds)
+        finally:
+            self.active -= 1
         if action.startswith("2"):
             self.accepted.append(item)
         return action
