@@ -229,10 +229,15 @@ class Worker:
             # Log the type only: messages can carry SQL parameters, that is personal data. The
             # leases bring back whatever was claimed and not recorded.
             logger.error("worker step failed: %s; retrying", type(exc).__name__)
-            await self._sleep(CycleState.idle)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.stopping.wait(), timeout=self.settings.worker_poll_seconds
+                )
             return None
 
     async def _sleep(self, state: CycleState) -> None:
+        """Wait before the next claim; when idle, QUIT connections nobody has used for a while
+        (only called with no batch on the wire)."""
         delay = self.settings.worker_poll_seconds
         if state is CycleState.throttled:
             delay = min(0.05, delay)
