@@ -238,9 +238,11 @@ class Worker:
     async def _sleep(self, state: CycleState) -> None:
         """Wait before the next claim; when idle, QUIT connections nobody has used for a while
         (only called with no batch on the wire)."""
-        delay = self.settings.worker_poll_seconds
+        s = self.settings
+        delay = s.worker_poll_seconds
         if state is CycleState.throttled:
-            delay = min(0.05, delay)
+            # Waiting for tokens: about one token's time, so a slow domain is not polled hot.
+            delay = min(delay, max(0.05, 1 / max(min(s.domain_rate, s.send_rate), 1e-3)))
         else:
             await asyncio.gather(*(c.close_if_idle() for c in self.connections))
         with contextlib.suppress(TimeoutError):
