@@ -253,6 +253,30 @@ async def stopped_versions(conn: AsyncConnection, versions: set[int]) -> dict[in
     return {int(key): PauseKind(kind) for kind, key in rows.all()}
 
 
+async def cancelled_letters(conn: AsyncConnection, letter_ids: list[int]) -> set[int]:
+    """Which of these letters their citizens cancelled while they were on the wire."""
+    if not letter_ids:
+        return set()
+    rows = await conn.scalars(
+        select(SendPause.key).where(
+            SendPause.kind == PauseKind.letter_cancel,
+            SendPause.key.in_([str(i) for i in letter_ids]),
+        )
+    )
+    return {int(key) for key in rows}
+
+
+async def forget_letters(conn: AsyncConnection, letter_ids: set[int]) -> None:
+    """Drop the cancellation requests of letters that are now final."""
+    if letter_ids:
+        await conn.execute(
+            delete(SendPause).where(
+                SendPause.kind == PauseKind.letter_cancel,
+                SendPause.key.in_([str(i) for i in letter_ids]),
+            )
+        )
+
+
 async def set_pause(
     conn: AsyncConnection, *, kind: PauseKind, key: str, until: dt.datetime | None, reason: str
 ) -> None:

@@ -265,9 +265,26 @@ class Worker:
                 self.summary.purged += await purge(conn, settings=self.settings)
 
     async def requeue_expired(self) -> int:
-        """Return letters whose lease ran out (their worker died) to the queue."""
+        """Return letters whose lease ran out (their worker died) to the queue; those their
+        citizens cancelled meanwhile are cancelled instead."""
         now = utcnow()
         async with self._write() as conn:
+            expired = [LETTER.c.status == LetterStatus.sending, LETTER.c.lease_expires_at < now]
+            stranded = await conn.scalars(select(LETTER.c.id).where(*expired))
+            cancelled = await pacing.cancelled_letters(conn, list(stranded))
+            if cancelled:
+                await conn.execute(
+                    update(LETTER)
+                    .where(*expired, LETTER.c.id.in_(cancelled))
+                    .values(
+                        status=LetterStatus.cancelled,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                )
+                await pacing.forget_letters(conn, cancelled)
             result = await conn.execute(
                 update(LETTER)
                 .where(LETTER.c.status == LetterStatus.sending, LETTER.c.lease_expires_at < now)
@@ -624,6 +641,16 @@ class Worker:
             if stopped:
                 claimed = {r.letter.id: r.letter for r in sent.results}
                 self._stop_withdrawn(rows, claimed, stopped, now)
+            cancelled = await pacing.cancelled_letters(conn, [r.letter.id for r in sent.results])
+            if cancelled:
+                for row in rows:
+                    if row["_id"] in cancelled and row["_status"] in (
+                        LetterStatus.deferred,
+                        LetterStatus.queued,
+                        LetterStatus.held,
+                    ):
+                        row.update(_status=LetterStatus.cancelled, _finished_at=now)
+                await pacing.forget_letters(conn, cancelled)
             if rows:
                 await conn.execute(statement, rows)
             await self.budget.release_slots(

@@ -364,3 +364,58 @@ async def test_a_cancelled_version_is_never_claimed_again(
     finally:
         await worker.close()
     assert smtp_server.received == []
+
+
+async def test_a_letter_cancelled_while_on_the_wire_is_not_retried(
+    delivery_settings: Settings,
+    smtp_server: SmtpServer,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    smtp_server.behaviour = lambda n, _: ("sleep", 0.4, "451 4.7.1 try later")
+    letter = await create_letter(session, settings=delivery_settings)
+    await session.commit()
+    worker = Worker(delivery_settings, engine=engine)
+    try:
+        run = asyncio.create_task(worker.run(once=True))
+        while not smtp_server.received:
+            await asyncio.sleep(0.01)
+        async with sessionmaker() as s:
+            assert await letters_service.cancel_letters(s, letter_ids=[letter.id]) == 0
+            await s.commit()
+        await run
+    finally:
+        await worker.close()
+    (row,) = await letters(sessionmaker)
+    assert row.status == LetterStatus.cancelled
+    assert row.finished_at is not None
+    async with sessionmaker() as s:
+        assert list(await s.scalars(select(SendPause))) == []  # the request is done with
+
+
+async def test_a_cancelled_letter_stranded_by_a_dead_worker_is_cancelled_not_requeued(
+    delivery_settings: Settings,
+    smtp_server: SmtpServer,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    letter = await create_letter(session, settings=delivery_settings)
+    letter.status = LetterStatus.sending
+    letter.lease_owner = "dead"
+    letter.lease_expires_at = utcnow() + dt.timedelta(seconds=0.2)
+    await session.commit()
+    async with sessionmaker() as s:
+        assert await letters_service.cancel_letters(s, letter_ids=[letter.id]) == 0
+        await s.commit()
+    await asyncio.sleep(0.3)
+    worker = Worker(delivery_settings, engine=engine)
+    try:
+        summary = await worker.run(once=True)
+    finally:
+        await worker.close()
+    assert summary.requeued == 0
+    (row,) = await letters(sessionmaker)
+    assert row.status == LetterStatus.cancelled
+    assert smtp_server.received == []
