@@ -218,6 +218,7 @@ class Pauses:
     domains: set[str] = field(default_factory=set)
     relays: set[str] = field(default_factory=set)
     versions: set[int] = field(default_factory=set)  # held or cancelled appeal versions
+    letters: set[int] = field(default_factory=set)  # cancelled by their citizens while on the wire
 
 
 async def active_pauses(conn: AsyncConnection) -> Pauses:
@@ -237,6 +238,8 @@ async def active_pauses(conn: AsyncConnection) -> Pauses:
             pauses.relays.add(key)
         elif kind in (PauseKind.version_hold, PauseKind.version_cancel):
             pauses.versions.add(int(key))
+        elif kind == PauseKind.letter_cancel:
+            pauses.letters.add(int(key))
     return pauses
 
 

@@ -38,10 +38,12 @@ from app.delivery.smtp import Attempt, Connection, Outcome, Relay
 from app.letters.models import (
     ALLOWED,
     CLAIMABLE,
+    FINAL,
     FailureClass,
     Letter,
     LetterMessage,
     LetterStatus,
+    sources,
 )
 
 logger = logging.getLogger("appeals.delivery")
@@ -316,6 +318,8 @@ class Worker:
             if self.relay.name in pauses.relays or self._halted(RELAY):
                 return Batch.empty(CycleState.paused)
             now = utcnow()
+            if pauses.letters:
+                await self._cancel_requested(conn, pauses.letters, now)
             due_filter = [
                 LETTER.c.status.in_(CLAIMABLE),
                 LETTER.c.next_attempt_at <= now,
@@ -377,6 +381,23 @@ class Worker:
                 conn, pacing.GLOBAL, granted_global - len(claimed), burst=_burst(s.send_rate)
             )
         return Batch(claimed, slots, CycleState.worked if claimed else CycleState.throttled)
+
+    async def _cancel_requested(
+        self, conn: AsyncConnection, letter_ids: set[int], now: dt.datetime
+    ) -> None:
+        """Apply cancellations that reached a letter just after its worker recorded it."""
+        await conn.execute(
+            update(LETTER)
+            .where(
+                LETTER.c.id.in_(letter_ids),
+                LETTER.c.status.in_(sources(LetterStatus.cancelled) - {LetterStatus.sending}),
+            )
+            .values(status=LetterStatus.cancelled, finished_at=now, updated_at=now)
+        )
+        final = await conn.scalars(
+            select(LETTER.c.id).where(LETTER.c.id.in_(letter_ids), LETTER.c.status.in_(FINAL))
+        )
+        await pacing.forget_letters(conn, set(final))
 
     async def _due(self, conn: AsyncConnection, due_filter: list[Any]) -> dict[str, int]:
         """Due letters per domain. Counting scans every due row, so the counts are kept and

@@ -419,3 +419,30 @@ async def test_a_cancelled_letter_stranded_by_a_dead_worker_is_cancelled_not_req
     (row,) = await letters(sessionmaker)
     assert row.status == LetterStatus.cancelled
     assert smtp_server.received == []
+
+
+async def test_a_cancellation_that_arrives_just_after_the_record_still_applies(
+    delivery_settings: Settings,
+    smtp_server: SmtpServer,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    # The citizen's request was written while the letter was on the wire; the worker recorded
+    # it as deferred before the request was committed.
+    letter = await create_letter(session, settings=delivery_settings)
+    letter.status = LetterStatus.deferred
+    await session.commit()
+    async with sessionmaker() as s:
+        await delivery_service.stop_letters(s, letter_ids=[letter.id])
+        await s.commit()
+    worker = Worker(delivery_settings, engine=engine)
+    try:
+        await worker.run(once=True)
+    finally:
+        await worker.close()
+    (row,) = await letters(sessionmaker)
+    assert row.status == LetterStatus.cancelled
+    assert smtp_server.received == []
+    async with sessionmaker() as s:
+        assert list(await s.scalars(select(SendPause))) == []
