@@ -18,6 +18,8 @@ class PauseKind(StrEnum):
     # An appeal version whose approval was withdrawn (letters held) or that was cancelled.
     version_hold = "version_hold"
     version_cancel = "version_cancel"
+    # A letter its citizen cancelled while a worker had it on the wire (key: the letter's id).
+    letter_cancel = "letter_cancel"
 
 
 class SendPause(Base):

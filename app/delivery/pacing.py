@@ -218,6 +218,7 @@ class Pauses:
     domains: set[str] = field(default_factory=set)
     relays: set[str] = field(default_factory=set)
     versions: set[int] = field(default_factory=set)  # held or cancelled appeal versions
+    letters: set[int] = field(default_factory=set)  # cancelled by their citizens while on the wire
 
 
 async def active_pauses(conn: AsyncConnection) -> Pauses:
@@ -237,6 +238,8 @@ async def active_pauses(conn: AsyncConnection) -> Pauses:
             pauses.relays.add(key)
         elif kind in (PauseKind.version_hold, PauseKind.version_cancel):
             pauses.versions.add(int(key))
+        elif kind == PauseKind.letter_cancel:
+            pauses.letters.add(int(key))
     return pauses
 
 
@@ -251,6 +254,30 @@ async def stopped_versions(conn: AsyncConnection, versions: set[int]) -> dict[in
         )
     )
     return {int(key): PauseKind(kind) for kind, key in rows.all()}
+
+
+async def cancelled_letters(conn: AsyncConnection, letter_ids: list[int]) -> set[int]:
+    """Which of these letters their citizens cancelled while they were on the wire."""
+    if not letter_ids:
+        return set()
+    rows = await conn.scalars(
+        select(SendPause.key).where(
+            SendPause.kind == PauseKind.letter_cancel,
+            SendPause.key.in_([str(i) for i in letter_ids]),
+        )
+    )
+    return {int(key) for key in rows}
+
+
+async def forget_letters(conn: AsyncConnection, letter_ids: set[int]) -> None:
+    """Drop the cancellation requests of letters that are now final."""
+    if letter_ids:
+        await conn.execute(
+            delete(SendPause).where(
+                SendPause.kind == PauseKind.letter_cancel,
+                SendPause.key.in_([str(i) for i in letter_ids]),
+            )
+        )
 
 
 async def set_pause(

@@ -6,6 +6,7 @@ Services flush; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 
@@ -63,12 +64,28 @@ async def resume_version(session: AsyncSession, *, appeal_version_id: int) -> No
     )
 
 
+async def stop_letters(session: AsyncSession, *, letter_ids: Sequence[int]) -> None:
+    """Ask the workers holding these letters to cancel them unless the relay accepts them."""
+    conn = await session.connection()
+    for letter_id in letter_ids:
+        await pacing.set_pause(
+            conn,
+            kind=PauseKind.letter_cancel,
+            key=str(letter_id),
+            until=None,
+            reason="cancelled by the sender",
+        )
+
+
 async def list_pauses(session: AsyncSession) -> list[SendPause]:
     """Pauses in force now: staff's and the breaker's."""
     now = dt.datetime.now(dt.UTC)
     rows = await session.scalars(
         select(SendPause)
-        .where((SendPause.until.is_(None)) | (SendPause.until > now))
+        .where(
+            (SendPause.until.is_(None)) | (SendPause.until > now),
+            SendPause.kind != PauseKind.letter_cancel,
+        )
         .order_by(SendPause.kind, SendPause.key)
     )
     return list(rows)

@@ -38,10 +38,12 @@ from app.delivery.smtp import Attempt, Connection, Outcome, Relay
 from app.letters.models import (
     ALLOWED,
     CLAIMABLE,
+    FINAL,
     FailureClass,
     Letter,
     LetterMessage,
     LetterStatus,
+    sources,
 )
 
 logger = logging.getLogger("appeals.delivery")
@@ -229,13 +231,20 @@ class Worker:
             # Log the type only: messages can carry SQL parameters, that is personal data. The
             # leases bring back whatever was claimed and not recorded.
             logger.error("worker step failed: %s; retrying", type(exc).__name__)
-            await self._sleep(CycleState.idle)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.stopping.wait(), timeout=self.settings.worker_poll_seconds
+                )
             return None
 
     async def _sleep(self, state: CycleState) -> None:
-        delay = self.settings.worker_poll_seconds
+        """Wait before the next claim; when idle, QUIT connections nobody has used for a while
+        (only called with no batch on the wire)."""
+        s = self.settings
+        delay = s.worker_poll_seconds
         if state is CycleState.throttled:
-            delay = min(0.05, delay)
+            # Waiting for tokens: about one token's time, so a slow domain is not polled hot.
+            delay = min(delay, max(0.05, 1 / max(min(s.domain_rate, s.send_rate), 1e-3)))
         else:
             await asyncio.gather(*(c.close_if_idle() for c in self.connections))
         with contextlib.suppress(TimeoutError):
@@ -258,9 +267,26 @@ class Worker:
                 self.summary.purged += await purge(conn, settings=self.settings)
 
     async def requeue_expired(self) -> int:
-        """Return letters whose lease ran out (their worker died) to the queue."""
+        """Return letters whose lease ran out (their worker died) to the queue; those their
+        citizens cancelled meanwhile are cancelled instead."""
         now = utcnow()
         async with self._write() as conn:
+            expired = [LETTER.c.status == LetterStatus.sending, LETTER.c.lease_expires_at < now]
+            stranded = await conn.scalars(select(LETTER.c.id).where(*expired))
+            cancelled = await pacing.cancelled_letters(conn, list(stranded))
+            if cancelled:
+                await conn.execute(
+                    update(LETTER)
+                    .where(*expired, LETTER.c.id.in_(cancelled))
+                    .values(
+                        status=LetterStatus.cancelled,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                )
+                await pacing.forget_letters(conn, cancelled)
             result = await conn.execute(
                 update(LETTER)
                 .where(LETTER.c.status == LetterStatus.sending, LETTER.c.lease_expires_at < now)
@@ -292,6 +318,8 @@ class Worker:
             if self.relay.name in pauses.relays or self._halted(RELAY):
                 return Batch.empty(CycleState.paused)
             now = utcnow()
+            if pauses.letters:
+                await self._cancel_requested(conn, pauses.letters, now)
             due_filter = [
                 LETTER.c.status.in_(CLAIMABLE),
                 LETTER.c.next_attempt_at <= now,
@@ -353,6 +381,23 @@ class Worker:
                 conn, pacing.GLOBAL, granted_global - len(claimed), burst=_burst(s.send_rate)
             )
         return Batch(claimed, slots, CycleState.worked if claimed else CycleState.throttled)
+
+    async def _cancel_requested(
+        self, conn: AsyncConnection, letter_ids: set[int], now: dt.datetime
+    ) -> None:
+        """Apply cancellations that reached a letter just after its worker recorded it."""
+        await conn.execute(
+            update(LETTER)
+            .where(
+                LETTER.c.id.in_(letter_ids),
+                LETTER.c.status.in_(sources(LetterStatus.cancelled) - {LetterStatus.sending}),
+            )
+            .values(status=LetterStatus.cancelled, finished_at=now, updated_at=now)
+        )
+        final = await conn.scalars(
+            select(LETTER.c.id).where(LETTER.c.id.in_(letter_ids), LETTER.c.status.in_(FINAL))
+        )
+        await pacing.forget_letters(conn, set(final))
 
     async def _due(self, conn: AsyncConnection, due_filter: list[Any]) -> dict[str, int]:
         """Due letters per domain. Counting scans every due row, so the counts are kept and
@@ -617,6 +662,16 @@ class Worker:
             if stopped:
                 claimed = {r.letter.id: r.letter for r in sent.results}
                 self._stop_withdrawn(rows, claimed, stopped, now)
+            cancelled = await pacing.cancelled_letters(conn, [r.letter.id for r in sent.results])
+            if cancelled:
+                for row in rows:
+                    if row["_id"] in cancelled and row["_status"] in (
+                        LetterStatus.deferred,
+                        LetterStatus.queued,
+                        LetterStatus.held,
+                    ):
+                        row.update(_status=LetterStatus.cancelled, _finished_at=now)
+                await pacing.forget_letters(conn, cancelled)
             if rows:
                 await conn.execute(statement, rows)
             await self.budget.release_slots(

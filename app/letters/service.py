@@ -143,9 +143,21 @@ async def cancel_version_letters(session: AsyncSession, *, appeal_version_id: in
 
 
 async def cancel_letters(session: AsyncSession, *, letter_ids: Sequence[int]) -> int:
-    """Cancel these letters where not already being sent or final; returns how many."""
+    """Cancel these letters unless already final; returns how many are cancelled now.
+
+    A letter a worker has on the wire at this moment cannot be recalled: if the relay accepts
+    it, it is sent; otherwise the worker cancels it instead of retrying.
+    """
     if not letter_ids:
         return 0
+    on_the_wire = list(
+        await session.scalars(
+            select(Letter.id).where(
+                Letter.id.in_(letter_ids), Letter.status == LetterStatus.sending
+            )
+        )
+    )
+    await delivery_service.stop_letters(session, letter_ids=on_the_wire)
     return await _bulk_move(
         session,
         LetterStatus.cancelled,
