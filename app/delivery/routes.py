@@ -4,32 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.delivery import metrics, service
-from app.dependencies import SessionDep, SettingsDep
-from app.errors import Forbidden
-from app.templating import templates
+from app.dependencies import SessionDep
+from app.staff.models import Role
+from app.staff.web import Auth, role, staff_page
 
 service_routes = APIRouter(tags=["service"])
 pages = APIRouter(prefix="/staff/sink", include_in_schema=False)
 
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def require_staff_viewer(request: Request, settings: SettingsDep) -> None:
-    """Who may read the sink's letters: TO BE WIRED to staff authentication at the merge.
-
-    Until then, and only outside production, a request from this machine's loopback address
-    (the embedded development setup) may read it; everything else is refused.
-    """
-    client = request.client.host if request.client else ""
-    if settings.environment == "production" or client not in LOOPBACK:
-        raise Forbidden("Staff only.")
-
-
-StaffViewer = Annotated[None, Depends(require_staff_viewer)]
+# The sink holds whole letters, senders' names included: the staff who write and vet them may
+# read it, analysts (who see only aggregates) may not.
+StaffViewer = Annotated[Auth, role(Role.admin, Role.editor, Role.lawyer)]
 
 
 @service_routes.get("/metrics", response_class=Response)
@@ -43,7 +31,7 @@ async def prometheus_metrics(session: SessionDep) -> Response:
 async def sink_page(
     request: Request,
     session: SessionDep,
-    _: StaffViewer,
+    auth: StaffViewer,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     per_page = 50
@@ -51,8 +39,9 @@ async def sink_page(
         session, limit=per_page, offset=(page - 1) * per_page
     )
     total = await service.count_sink_messages(session)
-    return templates.TemplateResponse(
+    return staff_page(
         request,
+        auth,
         "delivery/sink.html",
         {"messages": messages, "total": total, "page": page, "per_page": per_page},
     )
@@ -62,8 +51,8 @@ async def sink_page(
 async def sink_message_page(
     request: Request,
     session: SessionDep,
-    _: StaffViewer,
+    auth: StaffViewer,
     message_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> HTMLResponse:
     message = await service.get_sink_message(session, message_id=message_id)
-    return templates.TemplateResponse(request, "delivery/sink_message.html", {"message": message})
+    return staff_page(request, auth, "delivery/sink_message.html", {"message": message})

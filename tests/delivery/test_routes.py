@@ -17,8 +17,10 @@ from app.delivery.models import SinkMessage
 from app.delivery.sink import start_sink
 from app.letters.models import FailureClass, LetterStatus
 from app.main import create_app
+from app.staff.models import Role
 from tests.delivery.conftest import letters
-from tests.factories import create_letter, message_of
+from tests.factories import create_letter, create_staff, message_of
+from tests.staff.auth import login_ok
 
 
 async def test_metrics_in_prometheus_format(
@@ -86,6 +88,9 @@ async def test_sink_stores_messages_and_staff_read_them(
         await server.wait_closed()
     assert "local sink" in reply
 
+    editor = await create_staff(session, Role.editor)
+    await session.commit()
+    await login_ok(client, editor.email)
     page = await client.get("/staff/sink")
     assert page.status_code == 200
     assert "Обращение о больнице" in page.text
@@ -103,19 +108,19 @@ async def test_sink_stores_messages_and_staff_read_them(
     assert (await client.get("/staff/sink/999999")).status_code == 404
 
 
-async def test_sink_page_refuses_anyone_but_staff(settings: Settings) -> None:
-    # Until the merge wires staff sign-in, only this machine may look, never in production.
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as remote:
-        assert (await remote.get("/staff/sink")).status_code == 403
-    production = settings.model_copy(update={"environment": "production"})
-    app2 = create_app(production)
-    local = httpx.ASGITransport(app=app2, client=("127.0.0.1", 4000))
-    async with httpx.AsyncClient(transport=local, base_url="http://testserver") as c:
-        assert (await c.get("/staff/sink")).status_code == 403
-    await app.state.engine.dispose()
-    await app2.state.engine.dispose()
+async def test_sink_page_is_for_staff_who_write_and_vet(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    anonymous = await client.get("/staff/sink")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"].startswith("/staff/login")
+    analyst = await create_staff(session, Role.analyst)
+    lawyer = await create_staff(session, Role.lawyer)
+    await session.commit()
+    await login_ok(client, analyst.email)
+    assert (await client.get("/staff/sink")).status_code == 403
+    await login_ok(client, lawyer.email)
+    assert (await client.get("/staff/sink")).status_code == 200
 
 
 async def test_embedded_service_delivers_to_the_local_sink(
