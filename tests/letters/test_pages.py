@@ -175,3 +175,61 @@ async def _assert_nowhere(session: AsyncSession, needles: tuple[str, ...]) -> No
                 blob = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
                 for needle in needles:
                     assert needle not in blob, (table.name, needle)
+
+
+async def test_pages_load_nothing_from_elsewhere_and_send_strict_headers(
+    citizen: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    import re
+
+    world = await make_world(session)
+    urls = ["/", f"/campaigns/{world.campaign.slug}", f"/campaigns/hospital/{world.region.code}"]
+    for url in urls:
+        response = await citizen.get(url)
+        assert response.status_code == 200
+        # Every src and href is a path on this site.
+        for target in re.findall(r'(?:src|href|action)="([^"]*)"', response.text):
+            assert target.startswith(("/", "#")), (url, target)
+        assert "style=" not in response.text
+        assert "<script" not in response.text
+        headers = response.headers
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
+    secure = await citizen.get("https://testserver/")
+    assert "max-age" in secure.headers["strict-transport-security"]
+
+
+async def test_english_and_russian(citizen: httpx.AsyncClient, session: AsyncSession) -> None:
+    await make_world(session)
+    english = await citizen.get("/", headers={"accept-language": "en-GB,en;q=0.9"})
+    assert "Open campaigns" in english.text
+    russian = await citizen.get("/")
+    assert "Открытые кампании" in russian.text
+    assert 'lang="ru"' in russian.text
+
+
+async def test_closed_or_unknown_campaign(
+    citizen: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from app.campaigns.models import CampaignStatus
+
+    await make_world(session, status=CampaignStatus.closed)
+    assert (await citizen.get("/campaigns/hospital")).status_code == 410
+    assert (await citizen.get("/campaigns/nothing")).status_code == 404
+    assert (await citizen.get("/campaigns/hospital/RU-XXX")).status_code in (404, 410)
+
+
+async def test_address_asked_only_where_the_text_uses_it(
+    citizen: httpx.AsyncClient, citizen_app: FastAPI, inbox: Inbox, session: AsyncSession
+) -> None:
+    world = await make_world(session, requires_address=True)
+    url = f"/campaigns/{world.campaign.slug}/{world.region.code}"
+    page = await citizen.get(url)
+    assert 'name="postal_address"' in page.text
+    missing = await citizen.post(url + "/preview", data=form(world))
+    assert missing.status_code == 422
+    assert 'id="postal_address-error"' in missing.text
+    ok = await citizen.post(url + "/preview", data=form(world, postal_address="ул. Советская, 1"))
+    assert "ул. Советская, 1" in ok.text
