@@ -91,7 +91,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # Optional self-hosted proof of work (ALTCHA) on the sender's form; needs JavaScript.
     altcha: bool = False
-    altcha_max_number: int = 100_000
+    # The work: PBKDF2 iterations per try, and the highest secret counter (about a second on a
+    # phone with the defaults).
+    altcha_cost: int = 1000
+    altcha_max_number: int = 3000
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:

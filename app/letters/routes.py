@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +18,10 @@ from app.config import Settings
 from app.dependencies import RateLimiterDep, SessionDep, SettingsDep
 from app.deputies import service as deputies_service
 from app.deputies.models import Deputy
+from app.errors import InvalidInput, NotFound
 from app.i18n import gettext as _
 from app.i18n import ngettext
-from app.letters import flow, web
+from app.letters import altcha_check, flow, web
 from app.letters.mailer import Mailer, build_confirmation
 from app.letters.models import LetterStatus
 from app.letters.schemas import (
@@ -76,6 +77,7 @@ async def _do_submit(
         email=form.sender.email,
     )
     chosen = [d for d in deputies if d.id in set(form.deputy_ids)]
+    await web.begin_write(session)
     submitted = await flow.submit(
         session,
         campaign=campaign,
@@ -132,6 +134,7 @@ async def _do_submit(
 async def _do_confirm(session: AsyncSession, settings: Settings, token: str) -> flow.Confirmed:
     for attempt in range(3):
         try:
+            await web.begin_write(session)
             confirmed = await flow.confirm(session, token=token, settings=settings)
             await session.commit()
             return confirmed
@@ -302,6 +305,15 @@ async def submit_page(
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
         return _redirect(request, "check_email")
+    if form.sender is not None and settings.altcha:
+        try:
+            payload = (await request.form()).get("altcha")
+            await altcha_check.verify(
+                payload if isinstance(payload, str) else None, settings=settings, limiter=limiter
+            )
+        except InvalidInput as exc:
+            form.errors["altcha"] = exc.message
+            form.sender = None
     if form.sender is None:
         return await _form_page(
             request, session, settings, slug=slug, code=code, form=form, status_code=422
@@ -420,6 +432,7 @@ async def status_cancel(
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
     raw = await request.form()
     ids = None if raw.get("all") == "yes" else web._ids(raw.getlist("letter"))
+    await web.begin_write(session)
     await flow.cancel(session, token=token, letter_ids=ids if ids is not None else [])
     await session.commit()
     return _redirect(request, "status_page", token=token)
@@ -437,9 +450,18 @@ async def status_erase(
     raw = await request.form()
     if raw.get("sure") != "yes":
         return _redirect(request, "status_page", token=token)
+    await web.begin_write(session)
     await flow.erase(session, token=token)
     await session.commit()
     return _redirect(request, "status_page", token=token)
+
+
+@pages.get("/altcha/challenge", name="altcha_challenge")
+async def altcha_challenge(settings: SettingsDep) -> JSONResponse:
+    """A proof-of-work challenge for the form's widget (only when ALTCHA is switched on)."""
+    if not settings.altcha:
+        raise NotFound("Not found.")
+    return JSONResponse(altcha_check.challenge(settings), headers={"cache-control": "no-store"})
 
 
 # --- JSON API ----------------------------------------------------------------------------------
@@ -494,6 +516,8 @@ async def api_submit(
                 for name, message in form.errors.items()
             ]
         )
+    if settings.altcha:
+        await altcha_check.verify(data.altcha, settings=settings, limiter=limiter)
     token = None
     if data.language:
         token = i18n.current_language.set(data.language)
@@ -561,6 +585,7 @@ async def api_cancel(
 ) -> StatusOut:
     """Cancel letters not yet sent (those given, or all)."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    await web.begin_write(session)
     await flow.cancel(session, token=token, letter_ids=data.letter_ids)
     await session.commit()
     return _status_out(await flow.get_status(session, token=token))
@@ -576,6 +601,7 @@ async def api_erase(
 ) -> StatusOut:
     """Cancel what is not sent and erase the citizen's personal data."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    await web.begin_write(session)
     await flow.erase(session, token=token)
     await session.commit()
     return _status_out(await flow.get_status(session, token=token))

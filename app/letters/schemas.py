@@ -83,6 +83,9 @@ class SubmissionIn(BaseModel):
     language: Literal["ru", "en"] | None = Field(
         None, description="The e-mail's language; default: from Accept-Language."
     )
+    altcha: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        None, description="The solved proof-of-work payload, where the site requires one."
+    )
 
 
 class SubmissionOut(BaseModel):
