@@ -128,7 +128,7 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
     try:
         async with create_sessionmaker(engine)() as session:
             campaign = await flow.get_open_campaign(session, slug="bench")
-            _, deputies = await flow.campaign_deputies(
+            deputy_ids = await flow.campaign_deputy_ids(
                 session, campaign=campaign, region_code="RU-BEN"
             )
             for n in range(count):
@@ -136,7 +136,7 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
                     session,
                     campaign=campaign,
                     region_code="RU-BEN",
-                    deputies=deputies,
+                    deputy_ids=deputy_ids,
                     sender=SenderIn(
                         full_name="Мария Петрова", email=f"c{n}@example.org", locality="Тверь"
                     ),

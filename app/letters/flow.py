@@ -32,6 +32,7 @@ from app.deputies import service as deputies_service
 from app.deputies.models import Deputy, Legislature, Region
 from app.errors import Conflict, Gone, NotFound
 from app.i18n import gettext as _
+from app.letters import bulk
 from app.letters import service as letters_service
 from app.letters.models import FINAL, Letter, LetterStatus
 from app.letters.schemas import SenderIn
@@ -120,17 +121,18 @@ async def list_open_campaigns(session: AsyncSession) -> list[Campaign]:
 
 
 async def get_open_campaign(session: AsyncSession, *, slug: str) -> Campaign:
-    """An open campaign by slug; NotFound if there is none, Gone if it is not open now."""
-    campaign = await session.scalar(
-        select(Campaign).where(Campaign.slug == slug).options(selectinload(Campaign.regions))
+    """An open campaign by slug (its regions loaded when it targets some); NotFound if there is
+    none, Gone if it is not open now."""
+    campaign: Campaign | None = await session.scalar(
+        select(Campaign).where(Campaign.slug == slug, *_open_clause(utcnow()))  # type: ignore[arg-type]
     )
-    if campaign is None or campaign.status == CampaignStatus.draft:
-        raise NotFound(_("There is no such campaign."), field="slug")
-    opened = await session.scalar(
-        select(func.count()).where(Campaign.id == campaign.id, *_open_clause(utcnow()))  # type: ignore[arg-type]
-    )
-    if not opened:
+    if campaign is None:
+        status = await session.scalar(select(Campaign.status).where(Campaign.slug == slug))
+        if status is None or status == CampaignStatus.draft:
+            raise NotFound(_("There is no such campaign."), field="slug")
         raise Gone(_("This campaign is not accepting letters at the moment."), field="slug")
+    if not campaign.all_regions:
+        await session.refresh(campaign, ["regions"])
     return campaign
 
 
@@ -188,6 +190,25 @@ async def campaign_deputies(
         raise NotFound(_("This campaign does not write to deputies of this region."), field="code")
     deputies = await deputies_service.list_active_deputies(session, region=region)
     return region, [d for d in deputies if d.legislature.level == campaign.legislature_level]
+
+
+async def campaign_deputy_ids(
+    session: AsyncSession, *, campaign: Campaign, region_code: str
+) -> list[int]:
+    """The ids of the deputies the campaign writes to in this region (none if it does not)."""
+    query = (
+        select(Deputy.id)
+        .join(Legislature, Deputy.legislature_id == Legislature.id)
+        .join(Region, Legislature.region_id == Region.id)
+        .where(
+            Region.code == region_code.upper(),
+            Legislature.level == campaign.legislature_level,
+            Deputy.is_active,
+        )
+    )
+    if not campaign.all_regions:
+        query = query.where(Region.id.in_([region.id for region in campaign.regions]))
+    return list(await session.scalars(query))
 
 
 async def already_written(
@@ -254,7 +275,7 @@ async def submit(
     *,
     campaign: Campaign,
     region_code: str,
-    deputies: Sequence[Deputy],
+    deputy_ids: Sequence[int],
     sender: SenderIn,
     reply_to: bool,
     language: str,
@@ -262,7 +283,7 @@ async def submit(
 ) -> Submitted:
     """Hold a submission until its e-mail link is followed; AlreadyWritten if nothing is left."""
     key = sender_key(sender.email, secret=settings.effective_secret_key)
-    ids = [deputy.id for deputy in deputies]
+    ids = list(deputy_ids)
     written = await already_written(session, campaign_id=campaign.id, deputy_ids=ids, key=key)
     remaining = [i for i in ids if i not in written]
     if not remaining:
@@ -302,7 +323,7 @@ async def submit(
 @dataclass
 class Confirmed:
     submission: Submission
-    letters: list[Letter]
+    letter_ids: list[int]
     skipped_deputy_ids: list[int]
 
 
@@ -374,42 +395,27 @@ async def confirm(session: AsyncSession, *, token: str, settings: Settings) -> C
     written = await already_written(
         session, campaign_id=campaign.id, deputy_ids=[d.id for d in deputies], key=key
     )
-    citizen = citizen_values(sender, campaign=campaign)
-    today = now.date()
-    letters: list[Letter] = []
-    for deputy in deputies:
-        if deputy.id in written:
-            continue
-        version = await campaigns_service.choose_version(
-            session, campaign_id=campaign.id, deputy_id=deputy.id
-        )
-        subject, body = campaigns_service.render_letter(
-            version, deputy=deputy, citizen=citizen, date=today
-        )
-        letters.append(
-            await letters_service.create_letter(
-                session,
-                deputy=deputy,
-                campaign_id=campaign.id,
-                campaign_title=campaign.title,
-                appeal_version_id=version.id,
-                sender_name=submission.full_name,
-                sender_email=submission.email,
-                reply_to=submission.reply_to,
-                subject=subject,
-                body=body,
-                settings=settings,
-                sender_key=key,
-            )
-        )
+    letter_ids = await bulk.create_letters(
+        session,
+        deputies=[d for d in deputies if d.id not in written],
+        campaign_id=campaign.id,
+        campaign_title=campaign.title,
+        citizen=citizen_values(sender, campaign=campaign),
+        sender_name=submission.full_name,
+        sender_email=submission.email,
+        reply_to=submission.reply_to,
+        sender_key=key,
+        date=now.date(),
+        settings=settings,
+    )
     skipped = sorted(set(submission.skipped_deputy_ids) | written)
-    submission.letter_ids = [letter.id for letter in letters]
+    submission.letter_ids = letter_ids
     submission.skipped_deputy_ids = skipped
     # The letters now hold what they need; the submission keeps nothing personal.
     submission.full_name = submission.email = submission.locality = None
     submission.postal_address = None
     await session.flush()
-    return Confirmed(submission, letters, skipped)
+    return Confirmed(submission, letter_ids, skipped)
 
 
 async def _campaign_slug(session: AsyncSession, campaign_id: int) -> str:

@@ -17,7 +17,6 @@ from app.campaigns.models import Campaign
 from app.config import Settings
 from app.dependencies import RateLimiterDep, SessionDep, SettingsDep
 from app.deputies import service as deputies_service
-from app.deputies.models import Deputy
 from app.errors import InvalidInput, NotFound
 from app.i18n import gettext as _
 from app.i18n import ngettext
@@ -65,7 +64,6 @@ async def _do_submit(
     *,
     campaign: Campaign,
     region_code: str,
-    deputies: list[Deputy],
     form: web.SenderForm,
 ) -> flow.Submitted:
     assert form.sender is not None
@@ -76,13 +74,12 @@ async def _do_submit(
         address=web.client_address(request, settings),
         email=form.sender.email,
     )
-    chosen = [d for d in deputies if d.id in set(form.deputy_ids)]
     await web.begin_write(session)
     submitted = await flow.submit(
         session,
         campaign=campaign,
         region_code=region_code,
-        deputies=chosen,
+        deputy_ids=form.deputy_ids,
         sender=form.sender,
         reply_to=form.reply_to,
         language=i18n.current_language.get(),
@@ -241,21 +238,21 @@ async def form_page(
 
 async def _read_form(
     request: Request, session: AsyncSession, slug: str, code: str
-) -> tuple[Campaign, list[Deputy], web.SenderForm, bool]:
+) -> tuple[Campaign, list[int], web.SenderForm, bool]:
     raw = await request.form()
     campaign = await flow.get_open_campaign(session, slug=slug)
-    _region, deputies = await flow.campaign_deputies(session, campaign=campaign, region_code=code)
+    deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
     values = {k: v for k, v in raw.items() if isinstance(v, str)}
     form = web.validate_sender(
         values=values,
         deputy_ids=raw.getlist("deputy"),
-        allowed_deputy_ids={d.id for d in deputies},
+        allowed_deputy_ids=set(deputy_ids),
         consent=raw.get("consent") == "yes",
         reply_to=raw.get("reply_to") == "yes",
         requires_address=campaign.requires_address,
     )
     bot = bool(str(raw.get(web.HONEYPOT, "")).strip())
-    return campaign, deputies, form, bot
+    return campaign, deputy_ids, form, bot
 
 
 @pages.post(
@@ -264,16 +261,17 @@ async def _read_form(
 async def preview_page(
     request: Request, slug: SlugPath, code: CodePath, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
-    campaign, deputies, form, _bot = await _read_form(request, session, slug, code)
+    campaign, deputy_ids, form, _bot = await _read_form(request, session, slug, code)
     if form.sender is None:
         return await _form_page(
             request, session, settings, slug=slug, code=code, form=form, status_code=422
         )
     key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
     written = await flow.already_written(
-        session, campaign_id=campaign.id, deputy_ids=[d.id for d in deputies], key=key
+        session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
     )
     form.deputy_ids = [i for i in form.deputy_ids if i not in written]
+    _region, deputies = await flow.campaign_deputies(session, campaign=campaign, region_code=code)
     chosen = [d for d in deputies if d.id in set(form.deputy_ids)]
     letters = await flow.preview_letters(
         session, campaign=campaign, deputies=chosen, sender=form.sender
@@ -301,7 +299,7 @@ async def submit_page(
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> Response:
-    campaign, deputies, form, bot = await _read_form(request, session, slug, code)
+    campaign, deputy_ids, form, bot = await _read_form(request, session, slug, code)
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
         return _redirect(request, "check_email")
@@ -326,13 +324,12 @@ async def submit_page(
             limiter,
             campaign=campaign,
             region_code=code.upper(),
-            deputies=deputies,
             form=form,
         )
     except flow.AlreadyWritten as exc:
         key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
         written = await flow.already_written(
-            session, campaign_id=campaign.id, deputy_ids=[d.id for d in deputies], key=key
+            session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
         )
         form.deputy_ids = []
         return await _form_page(
@@ -393,7 +390,7 @@ async def confirm_submit(
         request,
         "letters/confirmed.html",
         {
-            "count": len(confirmed.letters),
+            "count": len(confirmed.letter_ids),
             "skipped": [deputies[i] for i in confirmed.skipped_deputy_ids if i in deputies],
         },
     )
@@ -498,13 +495,13 @@ async def api_submit(
     """Submit letters: an e-mail with a confirmation link goes to the citizen; the letters are
     created when it is followed (POST /confirmations)."""
     campaign = await flow.get_open_campaign(session, slug=slug)
-    _region, deputies = await flow.campaign_deputies(
+    deputy_ids = await flow.campaign_deputy_ids(
         session, campaign=campaign, region_code=data.region_code
     )
     form = web.validate_sender(
         values=data.model_dump(include={"full_name", "email", "locality", "postal_address"}),
         deputy_ids=data.deputy_ids,
-        allowed_deputy_ids={d.id for d in deputies},
+        allowed_deputy_ids=set(deputy_ids),
         consent=data.consent,
         reply_to=data.reply_to,
         requires_address=campaign.requires_address,
@@ -529,7 +526,6 @@ async def api_submit(
             limiter,
             campaign=campaign,
             region_code=data.region_code.upper(),
-            deputies=deputies,
             form=form,
         )
     finally:
