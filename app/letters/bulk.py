@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,7 +85,7 @@ async def create_letters(
     sender_name = delivery_message.clean_text(sender_name)
     dkim = _dkim(settings)
     now = utcnow()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for deputy in deputies:
         version = chosen[deputy.id]
         subject, body = campaigns_service.render_letter(
@@ -126,7 +127,15 @@ async def create_letters(
         )
     if not rows:
         return []
-    result = await session.execute(
-        insert(Letter).returning(Letter.id, sort_by_parameter_order=True), rows
+    # A plain executemany (RETURNING with ordered rows falls back to one INSERT per row on
+    # SQLite); the ids come back by the unique Message-IDs.
+    await session.execute(insert(cast(Table, Letter.__table__)), rows)
+    message_ids = [row["message_id"] for row in rows]
+    found = dict(
+        (
+            await session.execute(
+                select(Letter.message_id, Letter.id).where(Letter.message_id.in_(message_ids))
+            )
+        ).all()
     )
-    return list(result.scalars())
+    return [found[message_id] for message_id in message_ids]
