@@ -35,7 +35,7 @@ from app import migrate
 from app.campaigns.models import CampaignStatus, VersionStatus
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
-from app.letters import flow
+from app.letters import flow, web
 from app.letters.models import Letter
 from app.letters.schemas import SenderIn
 from tests.databases import fresh_database
@@ -132,6 +132,8 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
                 session, campaign=campaign, region_code="RU-BEN"
             )
             for n in range(count):
+                if n % 500 == 0:
+                    await web.begin_write(session)
                 submitted = await flow.submit(
                     session,
                     campaign=campaign,
