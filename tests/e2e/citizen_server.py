@@ -109,7 +109,8 @@ async def seed(database_url: str, *, deputies: int = 3) -> None:
 class LiveServer:
     """uvicorn in a thread (its own event loop) and aiosmtpd in another, both on loopback."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, **settings: object) -> None:
+        self.overrides = settings
         self.database_url = f"sqlite+aiosqlite:///{directory / 'e2e.sqlite3'}"
         self.mailbox = Mailbox()
         self.smtp = Controller(self.mailbox, hostname="127.0.0.1", port=free_port())
@@ -130,6 +131,7 @@ class LiveServer:
             smtp_port=self.smtp.port,
             smtp_tls="none",
             public_url=self.base_url,
+            **self.overrides,  # type: ignore[arg-type]
         )
         config = uvicorn.Config(
             create_app(settings),
