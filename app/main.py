@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.campaigns import routes as campaigns_routes
 from app.config import Settings, get_settings
@@ -108,6 +109,30 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(request, 500, "Internal error.", "internal_error")
 
 
+class _AnsweredErrors:
+    """Starlette re-raises an unexpected exception after the 500 page is sent, and the server then
+    logs its traceback, where SQL parameters (names, e-mail addresses) appear. The handler above
+    has logged a safe line already: the exception stops here once the response has started."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            if not started or scope["type"] != "http":
+                raise
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_engine(settings.database_url)
@@ -134,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: _AnsweredErrors(build_stack())  # type: ignore[method-assign]
     app.state.engine = engine
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
