@@ -233,3 +233,53 @@ async def test_address_asked_only_where_the_text_uses_it(
     assert 'id="postal_address-error"' in missing.text
     ok = await citizen.post(url + "/preview", data=form(world, postal_address="ул. Советская, 1"))
     assert "ул. Советская, 1" in ok.text
+
+
+async def test_duplicates_explained_on_the_pages(
+    citizen: httpx.AsyncClient, citizen_app: FastAPI, inbox: Inbox, session: AsyncSession
+) -> None:
+    links = await _submit(citizen, citizen_app, inbox, session)
+    await citizen.post(f"/confirm/{links['confirm']}")
+    url = "/campaigns/hospital/RU-TVE"
+    world_form = {
+        "full_name": "Мария Петрова",
+        "email": "MARIA@example.org",
+        "locality": "Тверь",
+        "consent": "yes",
+    }
+    await session.rollback()
+    deputy_ids = [str(i) for i in await session.scalars(select(Letter.deputy_id))]
+    preview = await citizen.post(
+        url + "/preview",
+        data={**world_form, "deputy": deputy_ids},
+        headers={"accept-language": "en"},
+    )
+    assert preview.status_code == 409
+    assert preview.text.count(" disabled") == 3
+    assert "you have already written to this deputy" in preview.text
+    again = await citizen.post(
+        url + "/submit",
+        data={**world_form, "deputy": deputy_ids},
+        headers={"accept-language": "en"},
+    )
+    assert again.status_code == 409
+    assert "You have already written to these deputies in this campaign." in again.text
+
+
+async def test_confirmation_email_in_the_citizens_language(
+    citizen: httpx.AsyncClient, citizen_app: FastAPI, inbox: Inbox, session: AsyncSession
+) -> None:
+    world = await make_world(session)
+    url = f"/campaigns/{world.campaign.slug}/{world.region.code}/submit"
+    await citizen.post(url, data=form(world, email="ru@example.org"))
+    await citizen.post(
+        url, data=form(world, email="en@example.org"), headers={"accept-language": "en"}
+    )
+    await mail_sent(citizen_app)
+    russian, english = inbox.messages
+    assert russian["Subject"] == "Подтвердите ваши письма депутатам"
+    assert english["Subject"] == "Confirm your letters to deputies"
+    body = english.get_body(("plain",))
+    assert body is not None
+    assert "within 24 hours" in body.get_content()
+    assert "Мария" not in str(english)  # the name is not in the e-mail to the citizen
