@@ -31,15 +31,10 @@ from app.errors import Conflict
 from app.letters.models import Letter, LetterStatus
 
 
-async def choose_versions(
+async def _advance(
     session: AsyncSession, *, campaign_id: int, deputy_ids: Sequence[int]
-) -> dict[int, AppealVersion]:
-    """choose_version for many deputies at once (distinct ids): one upsert of the counters."""
-    versions = await campaigns_service.approved_versions(session, campaign_id=campaign_id)
-    if not versions:
-        raise Conflict("This campaign has no approved text at the moment.", field="campaign_id")
-    if not deputy_ids:
-        return {}
+) -> dict[int, int]:
+    """Count one more letter to each deputy (distinct ids) in one upsert; the new counters."""
     dialect = session.get_bind().dialect.name
     upsert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
@@ -51,8 +46,26 @@ async def choose_versions(
         )
         .returning(VersionRotation.deputy_id, VersionRotation.counter)
     )
-    counters = {int(row[0]): int(row[1]) for row in await session.execute(statement)}
-    return {i: versions[(counters[i] - 1) % len(versions)] for i in deputy_ids}
+    return {int(row[0]): int(row[1]) for row in await session.execute(statement)}
+
+
+async def _current(
+    session: AsyncSession, *, campaign_id: int, deputy_ids: Sequence[int]
+) -> dict[int, int]:
+    rows = await session.execute(
+        select(VersionRotation.deputy_id, VersionRotation.counter).where(
+            VersionRotation.campaign_id == campaign_id,
+            VersionRotation.deputy_id.in_(deputy_ids),
+        )
+    )
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+async def _approved(session: AsyncSession, *, campaign_id: int) -> list[AppealVersion]:
+    versions = await campaigns_service.approved_versions(session, campaign_id=campaign_id)
+    if not versions:
+        raise Conflict("This campaign has no approved text at the moment.", field="campaign_id")
+    return versions
 
 
 def _dkim(settings: Settings) -> delivery_message.DkimKey | None:
@@ -78,53 +91,67 @@ async def create_letters(
     settings: Settings,
 ) -> list[int]:
     """Queue one letter per deputy (legislature and region loaded); returns their ids in order."""
-    chosen = await choose_versions(
-        session, campaign_id=campaign_id, deputy_ids=[d.id for d in deputies]
+    ids = [d.id for d in deputies]
+    versions = await _approved(session, campaign_id=campaign_id)
+    # The counters are taken last, so that their rows stay locked (PostgreSQL) only for the
+    # INSERT and the commit, not while 50 letters are rendered: each letter is built with the
+    # variant the counters predict, and built again in the rare case a concurrent confirmation
+    # moved them in between. With one approved variant there is nothing to predict.
+    current = (
+        await _current(session, campaign_id=campaign_id, deputy_ids=ids)
+        if len(versions) > 1
+        else {}
     )
+    predicted = {i: versions[current.get(i, 0) % len(versions)] for i in ids}
     sender_email = delivery_message.check_address(sender_email.strip(), field="sender_email")
     sender_name = delivery_message.clean_text(sender_name)
     dkim = _dkim(settings)
     now = utcnow()
-    rows: list[dict[str, Any]] = []
-    for deputy in deputies:
-        version = chosen[deputy.id]
+
+    def build(deputy: Deputy, version: AppealVersion) -> dict[str, Any]:
         subject, body = campaigns_service.render_letter(
             version, deputy=deputy, citizen=citizen, date=date
         )
         recipient = delivery_message.check_address(deputy.email.strip(), field="deputy.email")
         message_id = delivery_message.new_message_id(settings.mail_from)
-        rows.append(
-            {
-                "campaign_id": campaign_id,
-                "appeal_version_id": version.id,
-                "deputy_id": deputy.id,
-                "recipient_email": recipient,
-                "recipient_domain": delivery_message.address_domain(recipient),
-                "message_id": message_id,
-                "message": delivery_message.build_message(
-                    mail_from=settings.mail_from,
-                    sender_name=sender_name,
-                    sender_email=sender_email if reply_to else None,
-                    recipient_name=deputy.full_name,
-                    recipient_email=recipient,
-                    subject=subject,
-                    body=body,
-                    campaign_id=campaign_id,
-                    campaign_title=campaign_title,
-                    message_id=message_id,
-                    date=now,
-                    dkim=dkim,
-                ),
-                "sender_name": sender_name,
-                "sender_email": sender_email,
-                "sender_key": sender_key,
-                "status": LetterStatus.queued,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        return {
+            "campaign_id": campaign_id,
+            "appeal_version_id": version.id,
+            "deputy_id": deputy.id,
+            "recipient_email": recipient,
+            "recipient_domain": delivery_message.address_domain(recipient),
+            "message_id": message_id,
+            "message": delivery_message.build_message(
+                mail_from=settings.mail_from,
+                sender_name=sender_name,
+                sender_email=sender_email if reply_to else None,
+                recipient_name=deputy.full_name,
+                recipient_email=recipient,
+                subject=subject,
+                body=body,
+                campaign_id=campaign_id,
+                campaign_title=campaign_title,
+                message_id=message_id,
+                date=now,
+                dkim=dkim,
+            ),
+            "sender_name": sender_name,
+            "sender_email": sender_email,
+            "sender_key": sender_key,
+            "status": LetterStatus.queued,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    rows = [build(deputy, predicted[deputy.id]) for deputy in deputies]
+    if rows:
+        counters = await _advance(session, campaign_id=campaign_id, deputy_ids=ids)
+        for n, deputy in enumerate(deputies):
+            version = versions[(counters[deputy.id] - 1) % len(versions)]
+            if version.id != predicted[deputy.id].id:
+                rows[n] = build(deputy, version)
     if not rows:
         return []
     # A plain executemany (RETURNING with ordered rows falls back to one INSERT per row on

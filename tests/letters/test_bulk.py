@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from email import message_from_bytes, policy
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,3 +65,34 @@ async def test_same_letters_and_same_rotation(session: AsyncSession, settings: S
     assert a["From"] == b["From"]
     assert a["Reply-To"] == b["Reply-To"]
     assert a["To"] == b["To"]
+
+
+async def test_a_wrong_prediction_is_built_again(
+    session: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world(session, deputies=1)
+    author = await create_staff(session)
+    await create_version(
+        session, campaign=world.campaign, author=author, status=VersionStatus.approved,
+        subject="Второй вариант", name="Второй текст",
+    )  # fmt: skip
+    deputies = await deputies_service.get_deputies(session, ids=[world.deputies[0].id])
+    kwargs = {
+        "deputies": deputies, "campaign_id": world.campaign.id, "campaign_title": "T",
+        "citizen": CITIZEN, "sender_name": "М П", "sender_email": "m@example.org",
+        "reply_to": False, "date": dt.date(2026, 11, 27), "settings": settings,
+    }  # fmt: skip
+    [first] = await bulk.create_letters(session, sender_key="a", **kwargs)  # type: ignore[arg-type]
+
+    async def stale(*args: object, **kw: object) -> dict[int, int]:
+        return {}  # as if a concurrent confirmation moved the counter after it was read
+
+    monkeypatch.setattr(bulk, "_current", stale)
+    [second] = await bulk.create_letters(session, sender_key="b", **kwargs)  # type: ignore[arg-type]
+    letters = {x.id: x for x in await session.scalars(select(Letter))}
+    assert letters[first].appeal_version_id != letters[second].appeal_version_id
+    message = message_from_bytes(letters[second].message or b"", policy=policy.default)
+    subject = "Второй вариант"
+    versions = await campaigns_service.approved_versions(session, campaign_id=world.campaign.id)
+    expected = next(v for v in versions if v.id == letters[second].appeal_version_id)
+    assert (message["Subject"] == subject) == (expected.subject == subject)
