@@ -9,6 +9,7 @@ from app.config import get_settings
 from app.delivery.cli import delivery_app
 from app.delivery.cli import worker as worker_command
 from app.deputies.cli import deputies_app
+from app.letters.cli import citizens_app
 from app.staff.cli import staff_app
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(deputies_app, name="deputies")
 app.add_typer(staff_app, name="staff")
 app.add_typer(delivery_app, name="delivery")
+app.add_typer(citizens_app, name="citizens")
 app.command("worker")(worker_command)
 
 

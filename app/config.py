@@ -80,6 +80,28 @@ class Settings(BaseSettings):
     dkim_domain: str | None = None
     dkim_private_key_path: str | None = None
 
+    # The citizen flow (app.letters): double opt-in, limits against abuse.
+    # The site's public address for links in e-mails, e.g. "https://appeals.example.org"; empty:
+    # the address the request came to (development only: a Host header must not choose links).
+    public_url: str = ""
+    confirm_hours: float = 24.0
+    # Rate limits (`limits` syntax, ";" between rates): per client address, its /24 and /16
+    # networks (/64 and /48 for IPv6), and per lower-cased e-mail address.
+    limit_submit_per_address: str = "5/minute;30/hour"
+    limit_submit_per_net24: str = "20/minute;200/hour"
+    limit_submit_per_net16: str = "100/minute;2000/hour"
+    limit_submit_per_email: str = "3/hour;10/day"
+    # Confirmation, status, cancel and erase pages, per client address.
+    limit_links_per_address: str = "30/minute;300/hour"
+    # Direct peers whose X-Forwarded-For is believed (comma-separated addresses or networks).
+    trusted_proxies: str = ""
+    # Optional self-hosted proof of work (ALTCHA) on the sender's form; needs JavaScript.
+    altcha: bool = False
+    # The work: PBKDF2 iterations per try, and the highest secret counter (about a second on a
+    # phone with the defaults).
+    altcha_cost: int = 1000
+    altcha_max_number: int = 3000
+
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:
         if self.environment == "production" and (

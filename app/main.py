@@ -24,6 +24,9 @@ from app.errors import AppError, TooManyRequests, Unauthorized
 from app.failsafe import FailsafeMiddleware
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
+from app.letters import routes as letters_routes
+from app.letters.tasks import periodic_purge
+from app.letters.web import BodyLimitMiddleware
 from app.ratelimit import RateLimiter
 from app.security import SecurityHeadersMiddleware
 from app.staff import routes as staff_routes
@@ -110,9 +113,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            async with embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker):
+            async with (
+                embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker),
+                periodic_purge(sessionmaker, settings),
+            ):
                 yield
         finally:
+            mailer = getattr(app.state, "citizen_mailer", None)
+            if mailer is not None:
+                await mailer.aclose()
             await rate_limiter.aclose()
             await engine.dispose()
 
@@ -134,12 +143,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log_traceback=settings.environment == "test",
     )
     app.add_middleware(LanguageMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, always_hsts=settings.environment == "production")
     app.state.login_throttle = LoginThrottle(rate_limiter, settings)
     app.state.sessionmaker = sessionmaker
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(i18n_routes.router)
+    # The citizen flow owns "/" (the home page); the registry keeps /regions.
+    app.include_router(letters_routes.api)
+    app.include_router(letters_routes.pages)
     app.include_router(deputies_routes.api)
     app.include_router(deputies_routes.pages)
     app.include_router(staff_routes.api)

@@ -5,6 +5,7 @@ from app.db import Base
 from app.delivery.models import SendBudget, SendPause, SendSlot, SinkMessage
 from app.deputies.models import Deputy, Legislature, Region
 from app.letters.models import Letter, LetterMessage
+from app.letters.submissions import Submission
 from app.staff.models import ApiToken, AuditEntry, StaffMember, StaffSession
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "SinkMessage",
     "StaffMember",
     "StaffSession",
+    "Submission",
     "VersionRotation",
 ]

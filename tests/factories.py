@@ -13,7 +13,7 @@ from app.campaigns.models import AppealText, AppealVersion, Campaign, CampaignSt
 from app.config import Settings
 from app.deputies.models import Deputy, Legislature, LegislatureLevel, Region
 from app.letters import service as letters_service
-from app.letters.models import Letter
+from app.letters.models import Letter, LetterMessage
 from app.staff import service as staff_service
 from app.staff.models import Role, StaffMember
 
@@ -181,6 +181,13 @@ async def create_letter(
         body=values.pop("body", "Уважаемый депутат!\n\nПрошу сохранить больницу.\n"),
         settings=settings,
         **values,
+    )
+
+
+async def stored_message(session: AsyncSession, letter_id: int) -> bytes | None:
+    """A letter's message bytes as stored (None once erased or purged)."""
+    return await session.scalar(
+        select(LetterMessage.message).where(LetterMessage.letter_id == letter_id)
     )
 
 

@@ -55,7 +55,6 @@ async def get_deputy(deputy_id: DeputyIdPath, session: SessionDep) -> DeputyOut:
     return DeputyOut.model_validate(await service.get_deputy(session, deputy_id=deputy_id))
 
 
-@pages.get("/", response_class=HTMLResponse, name="home")
 @pages.get("/regions", response_class=HTMLResponse, name="regions_page")
 async def regions_page(request: Request, session: SessionDep) -> HTMLResponse:
     regions = await service.list_regions(session)

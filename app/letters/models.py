@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -93,6 +93,9 @@ class Letter(Base):
         Index("ix_letter_status_next", "status", "next_attempt_at"),
         # The purge: final letters past the retention period.
         Index("ix_letter_finished_purged", "finished_at", "purged_at"),
+        # Citizen flow (app.letters.submissions): one letter per e-mail, deputy and campaign.
+        # NULL keys (letters made by other paths) never collide.
+        UniqueConstraint("campaign_id", "deputy_id", "sender_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +110,9 @@ class Letter(Base):
     # The sender's personal data; erased by the purge.
     sender_name: Mapped[str | None] = mapped_column(String(200))
     sender_email: Mapped[str | None] = mapped_column(String(254))
+    # Citizen flow: a keyed hash (HMAC) of the lower-cased sender e-mail. Survives the retention
+    # purge, so that the once-per-deputy rule holds after the address itself is erased.
+    sender_key: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[LetterStatus] = mapped_column(String(16), default=LetterStatus.queued)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from app.deputies.schemas import _valid_email
 
@@ -54,3 +62,72 @@ class SenderIn(BaseModel):
     email: Email
     locality: Locality
     postal_address: PostalAddress = ""
+
+
+# --- the citizen flow's JSON API (/api/v1) -----------------------------------------------------
+
+
+class SubmissionIn(BaseModel):
+    """A submission from a partner site: the same checks as the form (422 names the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region_code: Annotated[str, StringConstraints(max_length=16)]
+    deputy_ids: Annotated[list[int], Field(min_length=1, max_length=300)]
+    full_name: Annotated[str, StringConstraints(max_length=1000)]
+    email: Annotated[str, StringConstraints(max_length=1000)]
+    locality: Annotated[str, StringConstraints(max_length=1000)]
+    postal_address: Annotated[str, StringConstraints(max_length=1000)] = ""
+    consent: bool = Field(description="The citizen agreed to the privacy notice.")
+    reply_to: bool = Field(False, description="Deputies may reply to the citizen's address.")
+    language: Literal["ru", "en"] | None = Field(
+        None, description="The e-mail's language; default: from Accept-Language."
+    )
+    altcha: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        None, description="The solved proof-of-work payload, where the site requires one."
+    )
+
+
+class SubmissionOut(BaseModel):
+    status: Literal["pending"] = "pending"
+    expires_at: dt.datetime
+    deputy_ids: list[int] = Field(description="The deputies the letters will go to once confirmed.")
+    already_written_deputy_ids: list[int] = Field(
+        description="Deputies this address has already written to in this campaign: skipped."
+    )
+
+
+class ConfirmationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, StringConstraints(max_length=200)]
+
+
+class LetterStatusOut(BaseModel):
+    id: int
+    deputy_id: int
+    deputy_name: str
+    status: Literal["queued", "sent", "failed", "cancelled"]
+    cancellable: bool
+
+
+class StatusOut(BaseModel):
+    submission: Literal["pending", "confirmed", "erased"]
+    campaign: str
+    letters: list[LetterStatusOut]
+    skipped_deputy_ids: list[int]
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    letter_ids: Annotated[list[int], Field(max_length=300)] | None = Field(
+        None, description="The letters to cancel; none given: every letter not yet sent."
+    )
+
+
+class OpenCampaignOut(BaseModel):
+    slug: str
+    title: str
+    description: str
+    requires_address: bool

@@ -41,6 +41,7 @@ async def create_letter(
     subject: str,
     body: str,
     settings: Settings | None = None,
+    sender_key: str | None = None,
 ) -> Letter:
     """Queue a letter to `deputy`: build and store its message bytes and Message-ID now."""
     settings = settings or get_settings()
@@ -73,6 +74,7 @@ async def create_letter(
         body=LetterMessage(message=message),
         sender_name=sender_name,
         sender_email=sender_email,
+        sender_key=sender_key,
         status=LetterStatus.queued,
         attempts=0,
         next_attempt_at=now,

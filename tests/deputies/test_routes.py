@@ -104,7 +104,8 @@ async def test_openapi_documents_the_read_api(client: httpx.AsyncClient) -> None
 
 async def test_registry_pages(client: httpx.AsyncClient, session: AsyncSession) -> None:
     await _registry(session)
-    home = await client.get("/")
+    # "/" is the citizen home page now; the registry lives at /regions.
+    home = await client.get("/regions")
     assert home.status_code == 200
     assert 'href="/regions/RU-MOW"' in home.text
     region = await client.get("/regions/RU-MOW")

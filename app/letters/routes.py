@@ -1,0 +1,603 @@
+"""The citizen's pages (server-rendered, no JavaScript needed) and the same flow as JSON under
+/api/v1 for partner sites."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import i18n
+from app.campaigns.models import Campaign
+from app.config import Settings
+from app.dependencies import RateLimiterDep, SessionDep, SettingsDep
+from app.deputies import service as deputies_service
+from app.errors import InvalidInput, NotFound
+from app.i18n import gettext as _
+from app.i18n import ngettext
+from app.letters import altcha_check, flow, web
+from app.letters.mailer import Mailer, build_confirmation
+from app.letters.models import LetterStatus
+from app.letters.schemas import (
+    CancelIn,
+    ConfirmationIn,
+    LetterStatusOut,
+    OpenCampaignOut,
+    StatusOut,
+    SubmissionIn,
+    SubmissionOut,
+)
+from app.templating import templates
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["citizens"])
+
+SlugPath = Annotated[str, Path(max_length=80, pattern=r"^[A-Za-z0-9_-]+$")]
+CodePath = Annotated[str, Path(max_length=6, pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$")]
+TokenPath = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+def _mailer(request: Request) -> Mailer:
+    mailer: Mailer | None = getattr(request.app.state, "citizen_mailer", None)
+    if mailer is None:
+        mailer = request.app.state.citizen_mailer = Mailer(request.app.state.settings)
+    return mailer
+
+
+def _redirect(request: Request, name: str, **params: Any) -> RedirectResponse:
+    return RedirectResponse(str(request.app.url_path_for(name, **params)), status_code=303)
+
+
+# --- shared steps ------------------------------------------------------------------------------
+
+
+async def _do_submit(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    limiter: Any,
+    *,
+    campaign: Campaign,
+    region_code: str,
+    form: web.SenderForm,
+) -> flow.Submitted:
+    assert form.sender is not None
+    base = web.public_base(request, settings)
+    await web.limit_submission(
+        limiter,
+        settings,
+        address=web.client_address(request, settings),
+        email=form.sender.email,
+    )
+    await web.begin_write(session)
+    submitted = await flow.submit(
+        session,
+        campaign=campaign,
+        region_code=region_code,
+        deputy_ids=form.deputy_ids,
+        sender=form.sender,
+        reply_to=form.reply_to,
+        language=i18n.current_language.get(),
+        settings=settings,
+    )
+    await session.commit()
+    count = len(submitted.submission.deputy_ids)
+    confirm_url = base + str(
+        request.app.url_path_for("confirm_page", token=submitted.confirm_token)
+    )
+    status_url = base + str(request.app.url_path_for("status_page", token=submitted.status_token))
+    hours = int(settings.confirm_hours)
+    body = "\n\n".join(
+        [
+            ngettext(
+                "You asked to send %(num)d letter to deputies in the campaign “%(title)s”.",
+                "You asked to send %(num)d letters to deputies in the campaign “%(title)s”.",
+                count,
+            )
+            % {"num": count, "title": campaign.title},
+            ngettext(
+                "To send it, open this link within %(num)d hour:",
+                "To send them, open this link within %(num)d hours:",
+                hours,
+            )
+            % {"num": hours}
+            + "\n"
+            + confirm_url,
+            _("Follow your letters, cancel them or erase your data here (keep this link private):")
+            + "\n"
+            + status_url,
+            _(
+                "If you did not ask for this, ignore this message: nothing will be sent, and "
+                "the data is deleted when the link expires."
+            ),
+        ]
+    )
+    _mailer(request).send(
+        build_confirmation(
+            settings=settings,
+            to=form.sender.email,
+            subject=_("Confirm your letters to deputies"),
+            body=body + "\n",
+        )
+    )
+    return submitted
+
+
+async def _do_confirm(session: AsyncSession, settings: Settings, token: str) -> flow.Confirmed:
+    for attempt in range(3):
+        try:
+            await web.begin_write(session)
+            confirmed = await flow.confirm(session, token=token, settings=settings)
+            await session.commit()
+            return confirmed
+        except IntegrityError:
+            # A concurrent confirmation from the same address wrote to one of these deputies
+            # first: start again, the second pass skips that deputy.
+            await session.rollback()
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+        except BaseException:
+            await session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _letter_out(letter: Any) -> LetterStatusOut:
+    status = LetterStatus(letter.status)
+    return LetterStatusOut(
+        id=letter.id,
+        deputy_id=letter.deputy_id,
+        deputy_name=letter.deputy.full_name,
+        status=flow.SHOWN_STATUS[status],
+        cancellable=status in flow.CANCELLABLE,
+    )
+
+
+def _status_out(status: flow.Status) -> StatusOut:
+    return StatusOut(
+        submission=status.submission.status,
+        campaign=status.campaign.title,
+        letters=[_letter_out(letter) for letter in status.letters],
+        skipped_deputy_ids=status.submission.skipped_deputy_ids,
+    )
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+@pages.get("/", response_class=HTMLResponse, name="home")
+async def home(request: Request, session: SessionDep) -> HTMLResponse:
+    campaigns = await flow.list_open_campaigns(session)
+    total = await flow.letters_sent_total(session)
+    return templates.TemplateResponse(
+        request, "letters/home.html", {"campaigns": campaigns, "total": total}
+    )
+
+
+@pages.get("/campaigns/{slug}", response_class=HTMLResponse, name="public_campaign")
+async def campaign_page(request: Request, slug: SlugPath, session: SessionDep) -> HTMLResponse:
+    campaign = await flow.get_open_campaign(session, slug=slug)
+    subject, body = await flow.campaign_text(session, campaign=campaign)
+    regions = await flow.campaign_regions(session, campaign=campaign)
+    return templates.TemplateResponse(
+        request,
+        "letters/campaign.html",
+        {"campaign": campaign, "subject": subject, "body": body, "regions": regions},
+    )
+
+
+async def _form_page(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    slug: str,
+    code: str,
+    form: web.SenderForm | None = None,
+    written: set[int] | None = None,
+    letters: list[flow.PreviewLetter] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    campaign = await flow.get_open_campaign(session, slug=slug)
+    region, deputies = await flow.campaign_deputies(session, campaign=campaign, region_code=code)
+    if form is None:
+        form = web.SenderForm(
+            values={}, deputy_ids=[d.id for d in deputies], consent=False, reply_to=False
+        )
+    return templates.TemplateResponse(
+        request,
+        "letters/preview.html" if letters is not None else "letters/form.html",
+        {
+            "campaign": campaign,
+            "region": region,
+            "deputies": deputies,
+            "form": form,
+            "written": written or set(),
+            "letters": letters,
+            "error": error,
+            "honeypot": web.HONEYPOT,
+            "altcha": settings.altcha,
+        },
+        status_code=status_code,
+    )
+
+
+@pages.get("/campaigns/{slug}/{code}", response_class=HTMLResponse, name="campaign_form")
+async def form_page(
+    request: Request, slug: SlugPath, code: CodePath, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    return await _form_page(request, session, settings, slug=slug, code=code)
+
+
+async def _read_form(
+    request: Request, session: AsyncSession, slug: str, code: str
+) -> tuple[Campaign, list[int], web.SenderForm, bool]:
+    raw = await request.form()
+    campaign = await flow.get_open_campaign(session, slug=slug)
+    deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
+    values = {k: v for k, v in raw.items() if isinstance(v, str)}
+    form = web.validate_sender(
+        values=values,
+        deputy_ids=raw.getlist("deputy"),
+        allowed_deputy_ids=set(deputy_ids),
+        consent=raw.get("consent") == "yes",
+        reply_to=raw.get("reply_to") == "yes",
+        requires_address=campaign.requires_address,
+    )
+    bot = bool(str(raw.get(web.HONEYPOT, "")).strip())
+    return campaign, deputy_ids, form, bot
+
+
+@pages.post(
+    "/campaigns/{slug}/{code}/preview", response_class=HTMLResponse, name="campaign_preview"
+)
+async def preview_page(
+    request: Request, slug: SlugPath, code: CodePath, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    campaign, deputy_ids, form, _bot = await _read_form(request, session, slug, code)
+    if form.sender is None:
+        return await _form_page(
+            request, session, settings, slug=slug, code=code, form=form, status_code=422
+        )
+    key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
+    written = await flow.already_written(
+        session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
+    )
+    form.deputy_ids = [i for i in form.deputy_ids if i not in written]
+    _region, deputies = await flow.campaign_deputies(session, campaign=campaign, region_code=code)
+    chosen = [d for d in deputies if d.id in set(form.deputy_ids)]
+    letters = await flow.preview_letters(
+        session, campaign=campaign, deputies=chosen, sender=form.sender
+    )
+    return await _form_page(
+        request,
+        session,
+        settings,
+        slug=slug,
+        code=code,
+        form=form,
+        written=written,
+        letters=letters,
+        error=None if chosen else _("You have already written to these deputies in this campaign."),
+        status_code=200 if chosen else 409,
+    )
+
+
+@pages.post("/campaigns/{slug}/{code}/submit", name="campaign_submit")
+async def submit_page(
+    request: Request,
+    slug: SlugPath,
+    code: CodePath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> Response:
+    campaign, deputy_ids, form, bot = await _read_form(request, session, slug, code)
+    if bot:
+        # Said to be done, so that the bot learns nothing; nothing is stored or sent.
+        return _redirect(request, "check_email")
+    if form.sender is not None and settings.altcha:
+        try:
+            payload = (await request.form()).get("altcha")
+            await altcha_check.verify(
+                payload if isinstance(payload, str) else None, settings=settings, limiter=limiter
+            )
+        except InvalidInput as exc:
+            form.errors["altcha"] = exc.message
+            form.sender = None
+    if form.sender is None:
+        return await _form_page(
+            request, session, settings, slug=slug, code=code, form=form, status_code=422
+        )
+    try:
+        await _do_submit(
+            request,
+            session,
+            settings,
+            limiter,
+            campaign=campaign,
+            region_code=code.upper(),
+            form=form,
+        )
+    except flow.AlreadyWritten as exc:
+        key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
+        written = await flow.already_written(
+            session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
+        )
+        form.deputy_ids = []
+        return await _form_page(
+            request,
+            session,
+            settings,
+            slug=slug,
+            code=code,
+            form=form,
+            written=written,
+            error=exc.message,
+            status_code=409,
+        )
+    return _redirect(request, "check_email")
+
+
+@pages.get("/check-email", response_class=HTMLResponse, name="check_email")
+async def check_email(request: Request, settings: SettingsDep) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "letters/check_email.html", {"hours": int(settings.confirm_hours)}
+    )
+
+
+@pages.get("/confirm/{token}", response_class=HTMLResponse, name="confirm_page")
+async def confirm_page(
+    request: Request,
+    token: TokenPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> HTMLResponse:
+    # A GET changes nothing: mail scanners open links. The button below confirms.
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    submission = await flow.find_by_confirm_token(session, token=token, settings=settings)
+    campaign = await session.get(Campaign, submission.campaign_id)
+    return templates.TemplateResponse(
+        request,
+        "letters/confirm.html",
+        {"token": token, "campaign": campaign, "count": len(submission.deputy_ids)},
+    )
+
+
+@pages.post("/confirm/{token}", response_class=HTMLResponse, name="confirm_submit")
+async def confirm_submit(
+    request: Request,
+    token: TokenPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> HTMLResponse:
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    confirmed = await _do_confirm(session, settings, token)
+    deputies = {
+        d.id: d
+        for d in await deputies_service.get_deputies(session, ids=confirmed.skipped_deputy_ids)
+    }
+    return templates.TemplateResponse(
+        request,
+        "letters/confirmed.html",
+        {
+            "count": len(confirmed.letter_ids),
+            "skipped": [deputies[i] for i in confirmed.skipped_deputy_ids if i in deputies],
+        },
+    )
+
+
+@pages.get("/status/{token}", response_class=HTMLResponse, name="status_page")
+async def status_page(
+    request: Request,
+    token: TokenPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> HTMLResponse:
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    status = await flow.get_status(session, token=token)
+    return templates.TemplateResponse(
+        request,
+        "letters/status.html",
+        {
+            "token": token,
+            "status": status,
+            "shown": flow.SHOWN_STATUS,
+            "cancellable": flow.CANCELLABLE,
+        },
+    )
+
+
+@pages.post("/status/{token}/cancel", name="status_cancel")
+async def status_cancel(
+    request: Request,
+    token: TokenPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> Response:
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    raw = await request.form()
+    ids = None if raw.get("all") == "yes" else web._ids(raw.getlist("letter"))
+    await web.begin_write(session)
+    await flow.cancel(session, token=token, letter_ids=ids if ids is not None else [])
+    await session.commit()
+    return _redirect(request, "status_page", token=token)
+
+
+@pages.post("/status/{token}/erase", name="status_erase")
+async def status_erase(
+    request: Request,
+    token: TokenPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> Response:
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    raw = await request.form()
+    if raw.get("sure") != "yes":
+        return _redirect(request, "status_page", token=token)
+    await web.begin_write(session)
+    await flow.erase(session, token=token)
+    await session.commit()
+    return _redirect(request, "status_page", token=token)
+
+
+@pages.get("/altcha/challenge", name="altcha_challenge")
+async def altcha_challenge(settings: SettingsDep) -> JSONResponse:
+    """A proof-of-work challenge for the form's widget (only when ALTCHA is switched on)."""
+    if not settings.altcha:
+        raise NotFound("Not found.")
+    return JSONResponse(altcha_check.challenge(settings), headers={"cache-control": "no-store"})
+
+
+# --- JSON API ----------------------------------------------------------------------------------
+
+
+@api.get("/campaigns", response_model=list[OpenCampaignOut])
+async def api_campaigns(session: SessionDep) -> list[OpenCampaignOut]:
+    """The campaigns open for letters now."""
+    return [
+        OpenCampaignOut(
+            slug=c.slug,
+            title=c.title,
+            description=c.description,
+            requires_address=c.requires_address,
+        )
+        for c in await flow.list_open_campaigns(session)
+    ]
+
+
+@api.post(
+    "/campaigns/{slug}/submissions",
+    response_model=SubmissionOut,
+    status_code=202,
+    responses={409: {"description": "Already written"}, 429: {"description": "Rate limit"}},
+)
+async def api_submit(
+    request: Request,
+    slug: SlugPath,
+    data: Annotated[SubmissionIn, Body()],
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> SubmissionOut:
+    """Submit letters: an e-mail with a confirmation link goes to the citizen; the letters are
+    created when it is followed (POST /confirmations)."""
+    campaign = await flow.get_open_campaign(session, slug=slug)
+    deputy_ids = await flow.campaign_deputy_ids(
+        session, campaign=campaign, region_code=data.region_code
+    )
+    form = web.validate_sender(
+        values=data.model_dump(include={"full_name", "email", "locality", "postal_address"}),
+        deputy_ids=data.deputy_ids,
+        allowed_deputy_ids=set(deputy_ids),
+        consent=data.consent,
+        reply_to=data.reply_to,
+        requires_address=campaign.requires_address,
+    )
+    if form.sender is None:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "deputy_ids" if name == "deputies" else name), "msg": message}
+                for name, message in form.errors.items()
+            ]
+        )
+    if settings.altcha:
+        await altcha_check.verify(data.altcha, settings=settings, limiter=limiter)
+    token = None
+    if data.language:
+        token = i18n.current_language.set(data.language)
+    try:
+        submitted = await _do_submit(
+            request,
+            session,
+            settings,
+            limiter,
+            campaign=campaign,
+            region_code=data.region_code.upper(),
+            form=form,
+        )
+    finally:
+        if token is not None:
+            i18n.current_language.reset(token)
+    return SubmissionOut(
+        expires_at=submitted.submission.expires_at,
+        deputy_ids=submitted.submission.deputy_ids,
+        already_written_deputy_ids=submitted.skipped_deputy_ids,
+    )
+
+
+@api.post(
+    "/confirmations",
+    response_model=StatusOut,
+    status_code=201,
+    responses={409: {"description": "Link used"}, 410: {"description": "Link expired"}},
+)
+async def api_confirm(
+    request: Request,
+    data: ConfirmationIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> StatusOut:
+    """Confirm a submission with the token of its e-mail link: the letters are created."""
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    confirmed = await _do_confirm(session, settings, data.token)
+    return _status_out(await flow.status_of(session, submission=confirmed.submission))
+
+
+@api.get("/status/{token}", response_model=StatusOut)
+async def api_status(
+    request: Request,
+    token: TokenPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> StatusOut:
+    """The submission's letters and their state (the token of the status link)."""
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    return _status_out(await flow.get_status(session, token=token))
+
+
+@api.post("/status/{token}/cancel", response_model=StatusOut)
+async def api_cancel(
+    request: Request,
+    token: TokenPath,
+    data: CancelIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> StatusOut:
+    """Cancel letters not yet sent (those given, or all)."""
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    await web.begin_write(session)
+    await flow.cancel(session, token=token, letter_ids=data.letter_ids)
+    await session.commit()
+    return _status_out(await flow.get_status(session, token=token))
+
+
+@api.post("/status/{token}/erase", response_model=StatusOut)
+async def api_erase(
+    request: Request,
+    token: TokenPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> StatusOut:
+    """Cancel what is not sent and erase the citizen's personal data."""
+    await web.limit_links(limiter, settings, address=web.client_address(request, settings))
+    await web.begin_write(session)
+    await flow.erase(session, token=token)
+    await session.commit()
+    return _status_out(await flow.get_status(session, token=token))

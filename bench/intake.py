@@ -1,0 +1,307 @@
+"""Benchmark: the citizen's intake under wrk, on SQLite and PostgreSQL.
+
+Run: .venv/bin/python -m bench.intake [--duration 10] [--connections 16]
+     [--databases sqlite,postgresql]
+
+For each database: a fresh migrated database with a region of 50 deputies and an open campaign;
+the app (`uvicorn app.main:app_factory`, one process, no embedded worker, limits raised, relay = a
+discarding SMTP server on loopback) and the peer (bench/bare.py: validate the same form, insert one
+row) run side by side on loopback. wrk measures
+1. form submissions (POST /campaigns/…/submit, all 50 deputies ticked, a distinct e-mail each) and
+   the bare endpoint: requests/s, p50 and p99; the ratio is the figure (target >= 0.5);
+2. confirmations (POST /api/v1/confirmations, 50 letters each, from pre-made submissions):
+   confirmations/s and letters/s (target >= 100/s, i.e. 5,000 letters/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import func, select
+
+from app import migrate
+from app.campaigns.models import CampaignStatus, VersionStatus
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+from app.letters import flow, web
+from app.letters.models import Letter
+from app.letters.schemas import SenderIn
+from tests.databases import fresh_database
+from tests.e2e.citizen_server import free_port
+from tests.factories import (
+    create_campaign,
+    create_deputy,
+    create_legislature,
+    create_region,
+    create_staff,
+    create_version,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+DEPUTIES = 50
+SECRET = "b" * 40
+HIGH = "1000000/minute"
+
+SUBMIT_LUA = """
+counter = 0
+local ids = "{ids}"
+request = function()
+  counter = counter + 1
+  local body = "full_name=%D0%9C%D0%B0%D1%80%D0%B8%D1%8F"
+    .. "+%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2%D0%B0"
+    .. "&email=b" .. counter .. "t" .. math.random(1, 1000000000) .. "%40example.org"
+    .. "&locality=%D0%A2%D0%B2%D0%B5%D1%80%D1%8C&consent=yes&website=" .. ids
+  local headers = {{["Content-Type"]="application/x-www-form-urlencoded"}}
+  return wrk.format("POST", "{path}", headers, body)
+end
+"""
+CONFIRM_LUA = """
+tokens = {{}}
+for line in io.lines("{tokens}") do tokens[#tokens + 1] = line end
+counter = 0
+local threads = 0
+setup = function(thread)
+  -- each wrk thread takes every other token, so that no token is used twice
+  thread:set("offset", threads)
+  threads = threads + 1
+end
+request = function()
+  local index = offset + counter * 2 + 1
+  counter = counter + 1
+  local token = tokens[index] or "exhausted"
+  return wrk.format("POST", "/api/v1/confirmations", {{["Content-Type"]="application/json"}},
+    '{{"token": "' .. token .. '"}}')
+end
+"""
+
+
+class Discard:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 2.0.0 Ok"
+
+
+async def _seed(url: str) -> tuple[list[int], int]:
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            region = await create_region(
+                session, code="RU-BEN", name_ru="Область", name_en="Oblast"
+            )
+            legislature = await create_legislature(session, region=region, code="RU-BEN-LEG")
+            ids = [
+                (
+                    await create_deputy(
+                        session, legislature=legislature, email=f"d{n}@bench.example.org"
+                    )
+                ).id
+                for n in range(DEPUTIES)
+            ]
+            author = await create_staff(session)
+            campaign = await create_campaign(
+                session, slug="bench", title="Бенчмарк", status=CampaignStatus.published
+            )
+            await create_version(
+                session, campaign=campaign, author=author, status=VersionStatus.approved
+            )
+            await session.commit()
+            return ids, campaign.id
+    finally:
+        await engine.dispose()
+
+
+async def _pending(url: str, settings: Settings, count: int, path: Path) -> None:
+    """`count` pending submissions to all 50 deputies; their confirmation tokens to `path`."""
+    engine = create_engine(url)
+    tokens = []
+    try:
+        async with create_sessionmaker(engine)() as session:
+            campaign = await flow.get_open_campaign(session, slug="bench")
+            deputy_ids = await flow.campaign_deputy_ids(
+                session, campaign=campaign, region_code="RU-BEN"
+            )
+            for n in range(count):
+                if n % 500 == 0:
+                    await web.begin_write(session)
+                submitted = await flow.submit(
+                    session,
+                    campaign=campaign,
+                    region_code="RU-BEN",
+                    deputy_ids=deputy_ids,
+                    sender=SenderIn(
+                        full_name="Мария Петрова", email=f"c{n}@example.org", locality="Тверь"
+                    ),
+                    reply_to=False,
+                    language="ru",
+                    settings=settings,
+                )
+                tokens.append(submitted.confirm_token)
+                if n % 500 == 499:
+                    await session.commit()
+            await session.commit()
+    finally:
+        await engine.dispose()
+    path.write_text("\n".join(tokens) + "\n")
+
+
+async def _count_letters(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return int(await session.scalar(select(func.count(Letter.id))) or 0)
+    finally:
+        await engine.dispose()
+
+
+def _serve(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _wait(port: int) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            try:
+                await client.get(f"http://127.0.0.1:{port}/healthz")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def _wrk(url: str, script: Path, args: argparse.Namespace, *extra: str) -> dict[str, float]:
+    output = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency",
+         "-s", str(script), url, *extra],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+    def latency(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output)
+        return float(match.group(1)) * units[match.group(2)] if match else float("nan")
+
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    seconds = float(re.search(r"requests in ([\d.]+)s", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = int(bad.group(1)) if bad else 0
+    return {
+        "ok_per_s": (requests - errors) / seconds,
+        "errors": errors,
+        "p50": latency("50%"),
+        "p99": latency("99%"),
+    }
+
+
+async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]:
+    lines = []
+    async with fresh_database(kind, directory) as url:
+        await asyncio.to_thread(migrate.upgrade, url)
+        ids, _campaign = await _seed(url)
+        smtp = Controller(Discard(), hostname="127.0.0.1", port=free_port())
+        smtp.start()
+        app_port, bare_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "APPEALS_DATABASE_URL": url,
+            "APPEALS_ENVIRONMENT": "test",
+            "APPEALS_SECRET_KEY": SECRET,
+            "APPEALS_EMBEDDED_WORKER": "false",
+            "APPEALS_SMTP_HOST": "127.0.0.1",
+            "APPEALS_SMTP_PORT": str(smtp.port),
+            "APPEALS_SMTP_TLS": "none",
+            "APPEALS_PUBLIC_URL": "http://127.0.0.1",
+            "APPEALS_LIMIT_SUBMIT_PER_ADDRESS": HIGH,
+            "APPEALS_LIMIT_SUBMIT_PER_NET24": HIGH,
+            "APPEALS_LIMIT_SUBMIT_PER_NET16": HIGH,
+            "APPEALS_LIMIT_SUBMIT_PER_EMAIL": HIGH,
+            "APPEALS_LIMIT_LINKS_PER_ADDRESS": HIGH,
+            "BENCH_DATABASE_URL": url,
+        }
+        app = _serve("app.main:app_factory", app_port, env)
+        bare = _serve("bench.bare:app_factory", bare_port, env)
+        try:
+            await _wait(app_port)
+            async with httpx.AsyncClient() as client:  # the bare app has no /healthz: any answer
+                for _ in range(200):
+                    try:
+                        await client.post(f"http://127.0.0.1:{bare_port}/bare")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+            deputy_fields = "".join(f"&deputy={i}" for i in ids)
+            submit_lua = directory / f"submit-{kind}.lua"
+            submit_lua.write_text(
+                SUBMIT_LUA.format(ids=deputy_fields, path="/campaigns/bench/RU-BEN/submit")
+            )
+            bare_lua = directory / f"bare-{kind}.lua"
+            bare_lua.write_text(SUBMIT_LUA.format(ids="", path="/bare"))
+            submit = _wrk(f"http://127.0.0.1:{app_port}", submit_lua, args)
+            peer = _wrk(f"http://127.0.0.1:{bare_port}", bare_lua, args)
+            ratio = submit["ok_per_s"] / peer["ok_per_s"]
+            lines.append(
+                f"{kind:10} submissions  {submit['ok_per_s']:8.0f}/s  p50 {submit['p50']:6.1f} ms"
+                f"  p99 {submit['p99']:6.1f} ms  (errors {submit['errors']:.0f})"
+            )
+            lines.append(
+                f"{kind:10} bare insert  {peer['ok_per_s']:8.0f}/s  p50 {peer['p50']:6.1f} ms"
+                f"  p99 {peer['p99']:6.1f} ms  ratio {ratio:.2f} (target >= 0.50)"
+            )
+            # Confirmations: enough pending submissions for the whole run.
+            settings = Settings(environment="test", database_url=url, secret_key=SECRET)
+            tokens = directory / f"tokens-{kind}.txt"
+            await _pending(url, settings, args.confirmations, tokens)
+            before = await _count_letters(url)
+            confirm_lua = directory / f"confirm-{kind}.lua"
+            confirm_lua.write_text(CONFIRM_LUA.format(tokens=tokens))
+            started = time.perf_counter()
+            confirm = _wrk(f"http://127.0.0.1:{app_port}", confirm_lua, args)
+            elapsed = time.perf_counter() - started
+            letters = await _count_letters(url) - before
+            lines.append(
+                f"{kind:10} confirmations {confirm['ok_per_s']:7.0f}/s"
+                f"  p50 {confirm['p50']:6.1f} ms"
+                f"  p99 {confirm['p99']:6.1f} ms  letters {letters} = {letters / elapsed:,.0f}/s"
+                f"  (errors {confirm['errors']:.0f}; target >= 100/s)"
+            )
+        finally:
+            for process in (app, bare):
+                process.terminate()
+                process.wait(10)
+            smtp.stop()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--confirmations", type=int, default=3000)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.databases.split(","):
+            lines += asyncio.run(run(kind, args, Path(tmp)))
+            print("\n".join(lines[-3:]), flush=True)
+    print("\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
