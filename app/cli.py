@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from app import migrate
+from app.campaigns.cli import campaigns_app
 from app.config import get_settings
 from app.delivery.cli import delivery_app
 from app.delivery.cli import worker as worker_command
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deputies_app, name="deputies")
 app.add_typer(staff_app, name="staff")
+app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(delivery_app, name="delivery")
 app.add_typer(citizens_app, name="citizens")
 app.command("worker")(worker_command)
