@@ -25,6 +25,12 @@ from tests.factories import create_deputy, create_letter
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+async def as_a_request(session: AsyncSession) -> None:
+    """Begin as a web request that writes does (app.dependencies): on SQLite, with the write
+    lock, so that the worker's commits in between cannot make it fail with "database is locked"."""
+    await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+
+
 async def _redis_or_skip() -> pacing.RedisBudget:
     from tests.databases import unavailable
 
@@ -326,6 +332,7 @@ async def test_a_version_withdrawn_while_on_the_wire_is_held_not_retried(
             await asyncio.sleep(0.01)
         # The lawyers withdraw the version while the letter is on the wire.
         async with sessionmaker() as s:
+            await as_a_request(s)
             assert await letters_service.hold_version_letters(s, appeal_version_id=5) == 0
             await s.commit()
         await run
@@ -336,6 +343,7 @@ async def test_a_version_withdrawn_while_on_the_wire_is_held_not_retried(
     assert row.last_error == "451 4.7.1 try later"
 
     async with sessionmaker() as s:
+        await as_a_request(s)
         assert await letters_service.release_version_letters(s, appeal_version_id=5) == 1
         await s.commit()
     smtp_server.behaviour = None
@@ -354,6 +362,7 @@ async def test_a_cancelled_version_is_never_claimed_again(
     letter = await create_letter(session, settings=delivery_settings, appeal_version_id=6)
     await session.commit()
     async with sessionmaker() as s:
+        await as_a_request(s)
         assert await letters_service.cancel_version_letters(s, appeal_version_id=6) == 1
         # A straggler (say, requeued after a worker died) must still not go out.
         await s.execute(
@@ -384,6 +393,7 @@ async def test_a_letter_cancelled_while_on_the_wire_is_not_retried(
         while not smtp_server.received:
             await asyncio.sleep(0.01)
         async with sessionmaker() as s:
+            await as_a_request(s)
             assert await letters_service.cancel_letters(s, letter_ids=[letter.id]) == 0
             await s.commit()
         await run
@@ -409,6 +419,7 @@ async def test_a_cancelled_letter_stranded_by_a_dead_worker_is_cancelled_not_req
     letter.lease_expires_at = utcnow() + dt.timedelta(seconds=0.2)
     await session.commit()
     async with sessionmaker() as s:
+        await as_a_request(s)
         assert await letters_service.cancel_letters(s, letter_ids=[letter.id]) == 0
         await s.commit()
     await asyncio.sleep(0.3)
