@@ -6,6 +6,7 @@ from app.delivery.models import SendBudget, SendPause, SendSlot, SinkMessage
 from app.deputies.models import Deputy, Legislature, Region
 from app.letters.models import Letter
 from app.staff.models import ApiToken, AuditEntry, StaffMember, StaffSession
+from app.stats.models import DayCount, DeputyDayCount
 
 __all__ = [
     "ApiToken",
@@ -14,7 +15,9 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Campaign",
+    "DayCount",
     "Deputy",
+    "DeputyDayCount",
     "Legislature",
     "Letter",
     "Region",

@@ -1,0 +1,479 @@
+"""Statistics queries. Counts come from the trigger-kept counter tables (app.stats.models), never
+from scanning letters, except the distinct senders, which need the letters themselves.
+
+Days are UTC days of a letter's creation. Services flush at most; callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Date, String, case, cast, delete, distinct, func, insert, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.campaigns.models import Campaign, CampaignStatus
+from app.deputies.models import Deputy, Legislature, Region
+from app.errors import InvalidInput, NotFound
+from app.letters.models import Letter
+from app.stats.models import DayCount, DeputyDayCount
+
+__all__ = ["DayCount", "DeputyDayCount"]
+from app.stats.schemas import STATUSES, StatsFilter
+
+CounterModel = type[DayCount] | type[DeputyDayCount]
+
+# How long the public counter may be stale: the home page must not query on every visit.
+PUBLIC_TTL_SECONDS = 30.0
+_public_cache: dict[tuple[str, int | None], tuple[float, int]] = {}
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "day",
+    "campaign",
+    "region",
+    "legislature",
+    "deputy_id",
+    "deputy",
+    "recipient_domain",
+    *STATUSES,
+    "total",
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A filter whose campaign and region were found in the database."""
+
+    filter: StatsFilter
+    campaign_id: int | None = None
+    region_id: int | None = None
+
+
+@dataclass
+class Counts:
+    """Letters by status under one key (a campaign, region, day, domain, deputy...)."""
+
+    key: str
+    label: str
+    counts: dict[str, int] = field(default_factory=dict)
+    label_en: str | None = None
+    senders: int | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def rate(self, status: str) -> float:
+        """The share of letters in `status`, 0.0 to 1.0."""
+        return self.counts.get(status, 0) / self.total if self.total else 0.0
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+
+async def resolve(session: AsyncSession, *, filter: StatsFilter) -> Scope:
+    """Find the filter's campaign and region; InvalidInput naming the one that does not exist."""
+    campaign_id = region_id = None
+    if filter.campaign:
+        campaign_id = await session.scalar(
+            select(Campaign.id).where(Campaign.slug == filter.campaign)
+        )
+        if campaign_id is None:
+            raise InvalidInput(f"Unknown campaign {filter.campaign!r}.", field="campaign")
+    if filter.region:
+        region_id = await session.scalar(select(Region.id).where(Region.code == filter.region))
+        if region_id is None:
+            raise InvalidInput(f"Unknown region {filter.region!r}.", field="region")
+    return Scope(filter=filter, campaign_id=campaign_id, region_id=region_id)
+
+
+def _where(model: CounterModel, scope: Scope) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [model.n != 0]
+    if scope.campaign_id is not None:
+        conditions.append(model.campaign_id == scope.campaign_id)
+    if scope.filter.since is not None:
+        conditions.append(model.day >= scope.filter.since)
+    if scope.filter.until is not None:
+        conditions.append(model.day <= scope.filter.until)
+    if scope.region_id is not None:
+        legislatures = select(Legislature.id).where(Legislature.region_id == scope.region_id)
+        if model is DayCount:
+            conditions.append(DayCount.legislature_id.in_(legislatures))
+        else:
+            deputies = select(Deputy.id).where(Deputy.legislature_id.in_(legislatures))
+            conditions.append(DeputyDayCount.deputy_id.in_(deputies))
+    return conditions
+
+
+def _pivot(model: CounterModel) -> list[Any]:
+    """One summed column per status, then the total."""
+    columns: list[Any] = [
+        func.coalesce(func.sum(case((model.status == s, model.n), else_=0)), 0).label(s)
+        for s in STATUSES
+    ]
+    columns.append(func.coalesce(func.sum(model.n), 0).label("total"))
+    return columns
+
+
+def _counts(row: Sequence[Any], offset: int) -> dict[str, int]:
+    return {s: int(row[offset + i] or 0) for i, s in enumerate(STATUSES)}
+
+
+# --- totals ------------------------------------------------------------------------------------
+
+
+async def totals(session: AsyncSession, *, scope: Scope) -> dict[str, int]:
+    """Letters by status (every status present, zero if none)."""
+    row = (await session.execute(select(*_pivot(DayCount)).where(*_where(DayCount, scope)))).one()
+    return _counts(row, 0)
+
+
+async def by_campaign(session: AsyncSession, *, scope: Scope) -> list[Counts]:
+    """Letters by campaign and status, with each campaign's distinct senders."""
+    rows = (
+        await session.execute(
+            select(DayCount.campaign_id, Campaign.slug, Campaign.title, *_pivot(DayCount))
+            .outerjoin(Campaign, Campaign.id == DayCount.campaign_id)
+            .where(*_where(DayCount, scope))
+            .group_by(DayCount.campaign_id, Campaign.slug, Campaign.title)
+            .order_by(DayCount.campaign_id)
+        )
+    ).all()
+    senders = await distinct_senders(session, scope=scope)
+    return [
+        Counts(
+            key=row[1] or f"#{row[0]}",
+            label=row[2] or f"#{row[0]}",
+            counts=_counts(row, 3),
+            senders=senders.get(row[0], 0),
+        )
+        for row in rows
+    ]
+
+
+async def by_region(session: AsyncSession, *, scope: Scope) -> list[Counts]:
+    """Letters by region (of the deputy's legislature) and status, by region code."""
+    rows = (
+        await session.execute(
+            select(Region.code, Region.name_ru, Region.name_en, *_pivot(DayCount))
+            .select_from(DayCount)
+            .join(Legislature, Legislature.id == DayCount.legislature_id)
+            .join(Region, Region.id == Legislature.region_id)
+            .where(*_where(DayCount, scope))
+            .group_by(Region.code, Region.name_ru, Region.name_en)
+            .order_by(Region.code)
+        )
+    ).all()
+    return [Counts(key=r[0], label=r[1], label_en=r[2], counts=_counts(r, 3)) for r in rows]
+
+
+async def by_legislature(session: AsyncSession, *, scope: Scope) -> list[Counts]:
+    """Letters by legislature and status, by legislature code."""
+    rows = (
+        await session.execute(
+            select(Legislature.code, Legislature.name_ru, Legislature.name_en, *_pivot(DayCount))
+            .select_from(DayCount)
+            .join(Legislature, Legislature.id == DayCount.legislature_id)
+            .where(*_where(DayCount, scope))
+            .group_by(Legislature.code, Legislature.name_ru, Legislature.name_en)
+            .order_by(Legislature.code)
+        )
+    ).all()
+    return [Counts(key=r[0], label=r[1], label_en=r[2], counts=_counts(r, 3)) for r in rows]
+
+
+async def by_day(session: AsyncSession, *, scope: Scope) -> list[Counts]:
+    """Letters by UTC day of creation and status, oldest first (days without letters absent)."""
+    rows = (
+        await session.execute(
+            select(DayCount.day, *_pivot(DayCount))
+            .where(*_where(DayCount, scope))
+            .group_by(DayCount.day)
+            .order_by(DayCount.day)
+        )
+    ).all()
+    return [
+        Counts(key=r[0].isoformat(), label=r[0].isoformat(), counts=_counts(r, 1)) for r in rows
+    ]
+
+
+async def by_domain(session: AsyncSession, *, scope: Scope) -> list[Counts]:
+    """Letters by recipient domain and status: delivery health, the busiest domains first."""
+    rows = (
+        await session.execute(
+            select(DayCount.recipient_domain, *_pivot(DayCount))
+            .where(*_where(DayCount, scope))
+            .group_by(DayCount.recipient_domain)
+            .order_by(func.sum(DayCount.n).desc(), DayCount.recipient_domain)
+        )
+    ).all()
+    return [Counts(key=r[0], label=r[0], counts=_counts(r, 1)) for r in rows]
+
+
+async def top_deputies(session: AsyncSession, *, scope: Scope, limit: int = 20) -> list[Counts]:
+    """The deputies who were written to most, with their letters by status."""
+    grouped = (
+        select(DeputyDayCount.deputy_id, *_pivot(DeputyDayCount))
+        .where(*_where(DeputyDayCount, scope))
+        .group_by(DeputyDayCount.deputy_id)
+        .order_by(func.sum(DeputyDayCount.n).desc(), DeputyDayCount.deputy_id)
+        .limit(limit)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(
+                Deputy.external_id,
+                Deputy.surname,
+                Deputy.first_name,
+                Deputy.patronymic,
+                *(grouped.c[s] for s in STATUSES),
+            )
+            .join(grouped, grouped.c.deputy_id == Deputy.id)
+            .order_by(grouped.c.total.desc(), Deputy.id)
+        )
+    ).all()
+    return [
+        Counts(key=r[0], label=" ".join(p for p in r[1:4] if p), counts=_counts(r, 4)) for r in rows
+    ]
+
+
+def _sender_identity() -> Any:
+    # The citizen flow adds `sender_key` (a keyed hash of the lower-cased e-mail, kept after the
+    # purge); until it lands, the e-mail itself, which the purge erases: purged letters then
+    # count for no sender. Never a second identity of our own.
+    return getattr(Letter, "sender_key", None) or Letter.sender_email
+
+
+async def distinct_senders(session: AsyncSession, *, scope: Scope) -> dict[int, int]:
+    """Distinct senders by campaign id, counted over the letters themselves."""
+    sender = _sender_identity()
+    query = (
+        select(Letter.campaign_id, func.count(distinct(sender)))
+        .where(sender.is_not(None))
+        .group_by(Letter.campaign_id)
+    )
+    if scope.campaign_id is not None:
+        query = query.where(Letter.campaign_id == scope.campaign_id)
+    if scope.filter.since is not None:
+        query = query.where(Letter.created_at >= _midnight(scope.filter.since))
+    if scope.filter.until is not None:
+        query = query.where(Letter.created_at < _midnight(scope.filter.until, days=1))
+    if scope.region_id is not None:
+        query = query.where(
+            Letter.deputy_id.in_(
+                select(Deputy.id)
+                .join(Legislature, Legislature.id == Deputy.legislature_id)
+                .where(Legislature.region_id == scope.region_id)
+            )
+        )
+    return {int(c): int(n) for c, n in (await session.execute(query)).all()}
+
+
+def _midnight(day: dt.date, *, days: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=days), dt.time(), tzinfo=dt.UTC)
+
+
+# --- public counter ----------------------------------------------------------------------------
+
+
+async def letters_sent(session: AsyncSession, *, campaign_id: int | None = None) -> int:
+    """Letters sent, in all or one campaign; cached for PUBLIC_TTL_SECONDS in this process."""
+    key = (str(session.get_bind().engine.url), campaign_id)
+    now = time.monotonic()
+    cached = _public_cache.get(key)
+    if cached is not None and now - cached[0] < PUBLIC_TTL_SECONDS:
+        return cached[1]
+    query = select(func.coalesce(func.sum(DayCount.n), 0)).where(DayCount.status == "sent")
+    if campaign_id is not None:
+        query = query.where(DayCount.campaign_id == campaign_id)
+    value = int(await session.scalar(query) or 0)
+    _public_cache[key] = (now, value)
+    return value
+
+
+def clear_public_cache() -> None:
+    """Forget cached public counts (tests; after a recount)."""
+    _public_cache.clear()
+
+
+async def public_campaign(session: AsyncSession, *, slug: str) -> Campaign:
+    """A campaign the public may see (not a draft); NotFound otherwise."""
+    campaign = await session.scalar(
+        select(Campaign).where(Campaign.slug == slug, Campaign.status != CampaignStatus.draft)
+    )
+    if campaign is None:
+        raise NotFound(f"No campaign {slug!r}.", field="campaign")
+    return campaign
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+async def export_rows(
+    session: AsyncSession, *, scope: Scope, batch_size: int = 5000
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The finest aggregates (day, campaign, region, legislature, deputy, domain: letters by
+    status), in batches read through a server-side cursor, so memory stays bounded."""
+    grouped = (
+        select(
+            DeputyDayCount.day,
+            DeputyDayCount.campaign_id,
+            DeputyDayCount.deputy_id,
+            DeputyDayCount.recipient_domain,
+            *_pivot(DeputyDayCount),
+        )
+        .where(*_where(DeputyDayCount, scope))
+        .group_by(
+            DeputyDayCount.day,
+            DeputyDayCount.campaign_id,
+            DeputyDayCount.deputy_id,
+            DeputyDayCount.recipient_domain,
+        )
+        .subquery()
+    )
+    query = (
+        select(
+            grouped.c.day,
+            func.coalesce(Campaign.slug, literal("#") + cast(grouped.c.campaign_id, String)),
+            Region.code,
+            Legislature.code,
+            Deputy.external_id,
+            Deputy.surname,
+            Deputy.first_name,
+            Deputy.patronymic,
+            grouped.c.recipient_domain,
+            *(grouped.c[s] for s in STATUSES),
+            grouped.c.total,
+        )
+        .join(Deputy, Deputy.id == grouped.c.deputy_id)
+        .join(Legislature, Legislature.id == Deputy.legislature_id)
+        .join(Region, Region.id == Legislature.region_id)
+        .outerjoin(Campaign, Campaign.id == grouped.c.campaign_id)
+        .order_by(
+            grouped.c.day, grouped.c.campaign_id, grouped.c.deputy_id, grouped.c.recipient_domain
+        )
+        .execution_options(yield_per=batch_size)
+    )
+    result = await session.stream(query)
+    async for partition in result.partitions():
+        yield [
+            (
+                row[0].isoformat(),
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                " ".join(p for p in row[5:8] if p),
+                row[8],
+                *(int(v) for v in row[9:]),
+            )
+            for row in partition
+        ]
+
+
+# --- consistency -------------------------------------------------------------------------------
+
+
+def _day_of(session: AsyncSession) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", Letter.created_at), Date)
+    return func.substr(Letter.created_at, 1, 10)
+
+
+async def recount(session: AsyncSession) -> None:
+    """Rebuild both counter tables from the letters (after a restore, say)."""
+    day = _day_of(session)
+    await session.execute(delete(DayCount))
+    await session.execute(delete(DeputyDayCount))
+    await session.execute(
+        insert(DayCount).from_select(
+            ["campaign_id", "legislature_id", "day", "recipient_domain", "status", "n"],
+            select(
+                Letter.campaign_id,
+                Deputy.legislature_id,
+                day,
+                Letter.recipient_domain,
+                Letter.status,
+                func.count(),
+            )
+            .join(Deputy, Deputy.id == Letter.deputy_id)
+            .group_by(
+                Letter.campaign_id,
+                Deputy.legislature_id,
+                day,
+                Letter.recipient_domain,
+                Letter.status,
+            ),
+        )
+    )
+    await session.execute(
+        insert(DeputyDayCount).from_select(
+            ["campaign_id", "deputy_id", "day", "recipient_domain", "status", "n"],
+            select(
+                Letter.campaign_id,
+                Letter.deputy_id,
+                day,
+                Letter.recipient_domain,
+                Letter.status,
+                func.count(),
+            ).group_by(
+                Letter.campaign_id, Letter.deputy_id, day, Letter.recipient_domain, Letter.status
+            ),
+        )
+    )
+    clear_public_cache()
+
+
+async def discrepancies(session: AsyncSession) -> list[tuple[Any, ...]]:
+    """Where the counters disagree with a count of the letters: (key..., counted, kept)."""
+    day = _day_of(session)
+    live = {
+        (int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])): int(r[5])
+        for r in (
+            await session.execute(
+                select(
+                    Letter.campaign_id,
+                    Letter.deputy_id,
+                    day,
+                    Letter.recipient_domain,
+                    Letter.status,
+                    func.count(),
+                ).group_by(
+                    Letter.campaign_id,
+                    Letter.deputy_id,
+                    day,
+                    Letter.recipient_domain,
+                    Letter.status,
+                )
+            )
+        ).all()
+    }
+    kept = {
+        (r.campaign_id, r.deputy_id, r.day.isoformat(), r.recipient_domain, r.status): int(r.n)
+        for r in (await session.execute(select(DeputyDayCount))).scalars()
+        if r.n
+    }
+    daily_live: dict[tuple[Any, ...], int] = {}
+    legislatures: dict[int, int] = {
+        int(d): int(leg)
+        for d, leg in (await session.execute(select(Deputy.id, Deputy.legislature_id))).all()
+    }
+    for (campaign, deputy, d, domain, status), n in live.items():
+        k = (campaign, legislatures[deputy], d, domain, status)
+        daily_live[k] = daily_live.get(k, 0) + n
+    daily_kept = {
+        (r.campaign_id, r.legislature_id, r.day.isoformat(), r.recipient_domain, r.status): int(r.n)
+        for r in (await session.execute(select(DayCount))).scalars()
+        if r.n
+    }
+    problems: list[tuple[Any, ...]] = []
+    for name, a, b in (("deputy_day", live, kept), ("day", daily_live, daily_kept)):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k, 0) != b.get(k, 0):
+                problems.append((name, *k, a.get(k, 0), b.get(k, 0)))
+    return problems
