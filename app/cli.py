@@ -10,6 +10,7 @@ from app.delivery.cli import delivery_app
 from app.delivery.cli import worker as worker_command
 from app.deputies.cli import deputies_app
 from app.staff.cli import staff_app
+from app.stats.cli import stats_app
 
 app = typer.Typer(
     name="appeals",
@@ -23,6 +24,7 @@ app.add_typer(deputies_app, name="deputies")
 app.add_typer(staff_app, name="staff")
 app.add_typer(delivery_app, name="delivery")
 app.command("worker")(worker_command)
+app.add_typer(stats_app, name="stats")
 
 
 @app.command()

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from app.dependencies import SessionDep
 from app.deputies import service
 from app.deputies.schemas import REGION_CODE_PATTERN, DeputyOut, LegislatureOut, RegionOut
+from app.stats import service as stats_service
 from app.templating import templates
 
 api = APIRouter(prefix="/api/v1", tags=["deputies"])
@@ -59,7 +60,11 @@ async def get_deputy(deputy_id: DeputyIdPath, session: SessionDep) -> DeputyOut:
 @pages.get("/regions", response_class=HTMLResponse, name="regions_page")
 async def regions_page(request: Request, session: SessionDep) -> HTMLResponse:
     regions = await service.list_regions(session)
-    return templates.TemplateResponse(request, "deputies/regions.html", {"regions": regions})
+    # The public counter (statistics); cached briefly by the stats service.
+    letters_sent = await stats_service.letters_sent(session)
+    return templates.TemplateResponse(
+        request, "deputies/regions.html", {"regions": regions, "letters_sent": letters_sent}
+    )
 
 
 @pages.get("/regions/{code}", response_class=HTMLResponse, name="region_page")

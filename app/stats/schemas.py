@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.errors import InvalidInput
 from app.letters.models import LetterStatus
 
 # Column order of every table and export: the statuses in the order a letter meets them.
@@ -48,6 +49,27 @@ class StatsFilter(BaseModel):
         self.campaign = self.campaign or None
         self.region = self.region.upper() if self.region else None
         return self
+
+
+def parse_filter(
+    campaign: str | None = None,
+    region: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> StatsFilter:
+    """The filter from query or command-line values; InvalidInput with a readable message."""
+    values = {"campaign": campaign, "region": region, "since": since, "until": until}
+    try:
+        return StatsFilter.model_validate({k: v or None for k, v in values.items()})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        if field in ("since", "until"):
+            message = f"{field}: expected a date as YYYY-MM-DD."
+        else:
+            message = str(first["msg"]).removeprefix("Value error, ")
+            message = message[:1].upper() + message[1:] + "."
+        raise InvalidInput(message, field=field) from None
 
 
 class PublicTotalOut(BaseModel):
