@@ -55,7 +55,8 @@ async def csv_chunks(
     async for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([_safe(v) for v in row] for row in batch)
+        # Only the registry's free text (deputy id and name) can start like a formula.
+        writer.writerows((*row[:4], _safe(row[4]), _safe(row[5]), *row[6:]) for row in batch)
         yield buffer.getvalue().encode()
         if count:
             count(len(batch))
@@ -89,7 +90,9 @@ async def write_xlsx(
 
     def append(batch: list[tuple[Any, ...]]) -> None:
         for row in batch:
-            sheet.append([dt.date.fromisoformat(row[0]), *(_safe(v) for v in row[1:])])
+            sheet.append(
+                [dt.date.fromisoformat(row[0]), *row[1:4], _safe(row[4]), _safe(row[5]), *row[6:]]
+            )
 
     async for batch in batches:
         # openpyxl is slow Python: keep it off the event loop, one batch at a time.

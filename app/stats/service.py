@@ -12,7 +12,19 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Date, String, case, cast, delete, distinct, func, insert, literal, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    String,
+    case,
+    cast,
+    delete,
+    distinct,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -111,11 +123,14 @@ def _where(model: CounterModel, scope: Scope) -> list[ColumnElement[bool]]:
 
 def _pivot(model: CounterModel) -> list[Any]:
     """One summed column per status, then the total."""
+    # Cast: PostgreSQL sums bigints as numeric (Decimal in Python).
     columns: list[Any] = [
-        func.coalesce(func.sum(case((model.status == s, model.n), else_=0)), 0).label(s)
+        cast(
+            func.coalesce(func.sum(case((model.status == s, model.n), else_=0)), 0), BigInteger
+        ).label(s)
         for s in STATUSES
     ]
-    columns.append(func.coalesce(func.sum(model.n), 0).label("total"))
+    columns.append(cast(func.coalesce(func.sum(model.n), 0), BigInteger).label("total"))
     return columns
 
 
@@ -315,7 +330,7 @@ async def public_campaign(session: AsyncSession, *, slug: str) -> Campaign:
 
 
 async def export_rows(
-    session: AsyncSession, *, scope: Scope, batch_size: int = 5000
+    session: AsyncSession, *, scope: Scope, batch_size: int = 10_000
 ) -> AsyncIterator[list[tuple[Any, ...]]]:
     """The finest aggregates (day, campaign, region, legislature, deputy, domain: letters by
     status), in batches read through a server-side cursor, so memory stays bounded."""
@@ -338,14 +353,13 @@ async def export_rows(
     )
     query = (
         select(
-            grouped.c.day,
+            # The day as text on both databases: no date parsing per row.
+            cast(grouped.c.day, String),
             func.coalesce(Campaign.slug, literal("#") + cast(grouped.c.campaign_id, String)),
             Region.code,
             Legislature.code,
             Deputy.external_id,
-            Deputy.surname,
-            Deputy.first_name,
-            Deputy.patronymic,
+            func.trim(Deputy.surname + " " + Deputy.first_name + " " + Deputy.patronymic),
             grouped.c.recipient_domain,
             *(grouped.c[s] for s in STATUSES),
             grouped.c.total,
@@ -357,23 +371,12 @@ async def export_rows(
         .order_by(
             grouped.c.day, grouped.c.campaign_id, grouped.c.deputy_id, grouped.c.recipient_domain
         )
-        .execution_options(yield_per=batch_size)
     )
-    result = await session.stream(query)
+    # Core, not the ORM: rows are plain tuples, about twice as fast to read.
+    connection = await session.connection()
+    result = await connection.stream(query.execution_options(yield_per=batch_size))
     async for partition in result.partitions():
-        yield [
-            (
-                row[0].isoformat(),
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                " ".join(p for p in row[5:8] if p),
-                row[8],
-                *(int(v) for v in row[9:]),
-            )
-            for row in partition
-        ]
+        yield [tuple(row) for row in partition]
 
 
 # --- consistency -------------------------------------------------------------------------------
