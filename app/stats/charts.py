@@ -84,7 +84,7 @@ def letters_per_day(
     step = max(1, len(days) // 10)
     ax.set_xticks(positions[::step], [d[5:] for d in days[::step]])
     ax.set_xlabel("UTC")
-    ax.legend(loc="upper left", fontsize="small", ncols=4, frameon=False)
+    figure.legend(loc="outside lower center", fontsize="small", ncols=7, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _render(figure)
 
@@ -105,7 +105,7 @@ def letters_per_region(
     other = [r.total - r.counts.get("sent", 0) for r in reversed(top)]
     ax.barh(names, sent, color=COLOURS["sent"], label=labels["sent"])
     ax.barh(names, other, left=sent, color=COLOURS["queued"], label=labels["other"])
-    ax.legend(loc="lower right", fontsize="small", frameon=False)
+    figure.legend(loc="outside lower center", fontsize="small", ncols=2, frameon=False)
     ax.tick_params(axis="y", labelsize="small")
     ax.spines[["top", "right"]].set_visible(False)
     return _render(figure)
@@ -130,7 +130,7 @@ def delivery_health(
         left = [a + b for a, b in zip(left, shares, strict=True)]
     ax.set_xlim(0, 100)
     ax.set_xlabel("%")
-    ax.legend(loc="lower right", fontsize="small", frameon=False, ncols=3)
+    figure.legend(loc="outside lower center", fontsize="small", ncols=3, frameon=False)
     ax.tick_params(axis="y", labelsize="small")
     ax.spines[["top", "right"]].set_visible(False)
     return _render(figure)
