@@ -6,7 +6,13 @@ from app.delivery.models import SendBudget, SendPause, SendSlot, SinkMessage
 from app.deputies.models import Deputy, Legislature, Region
 from app.letters.models import Letter
 from app.staff.models import ApiToken, AuditEntry, StaffMember, StaffSession
-from app.stats.models import DayCount, DeputyDayCount
+from app.stats.models import (
+    CampaignDayCount,
+    DayCount,
+    DeputyCount,
+    DeputyDayCount,
+    TotalCount,
+)
 
 __all__ = [
     "ApiToken",
@@ -15,8 +21,10 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Campaign",
+    "CampaignDayCount",
     "DayCount",
     "Deputy",
+    "DeputyCount",
     "DeputyDayCount",
     "Legislature",
     "Letter",
@@ -27,5 +35,6 @@ __all__ = [
     "SinkMessage",
     "StaffMember",
     "StaffSession",
+    "TotalCount",
     "VersionRotation",
 ]

@@ -32,12 +32,13 @@ from app.campaigns.models import Campaign, CampaignStatus
 from app.deputies.models import Deputy, Legislature, Region
 from app.errors import InvalidInput, NotFound
 from app.letters.models import Letter
-from app.stats.models import DayCount, DeputyDayCount
-
-__all__ = ["DayCount", "DeputyDayCount"]
+from app.stats.models import CampaignDayCount, DayCount, DeputyCount, DeputyDayCount, TotalCount
 from app.stats.schemas import STATUSES, StatsFilter
 
-CounterModel = type[DayCount] | type[DeputyDayCount]
+# Every counter table, with its key (see the 0006 migration, which keeps them).
+COUNTERS: tuple[Any, ...] = (DayCount, DeputyDayCount, TotalCount, CampaignDayCount, DeputyCount)
+
+CounterModel = Any  # one of COUNTERS
 
 # How long the public counter may be stale: the home page must not query on every visit.
 PUBLIC_TTL_SECONDS = 30.0
@@ -113,12 +114,21 @@ def _where(model: CounterModel, scope: Scope) -> list[ColumnElement[bool]]:
         conditions.append(model.day <= scope.filter.until)
     if scope.region_id is not None:
         legislatures = select(Legislature.id).where(Legislature.region_id == scope.region_id)
-        if model is DayCount:
-            conditions.append(DayCount.legislature_id.in_(legislatures))
+        if hasattr(model, "legislature_id"):
+            conditions.append(model.legislature_id.in_(legislatures))
         else:
             deputies = select(Deputy.id).where(Deputy.legislature_id.in_(legislatures))
-            conditions.append(DeputyDayCount.deputy_id.in_(deputies))
+            conditions.append(model.deputy_id.in_(deputies))
     return conditions
+
+
+def _dated(scope: Scope) -> bool:
+    return scope.filter.since is not None or scope.filter.until is not None
+
+
+def _by_legislature(scope: Scope) -> CounterModel:
+    """The smallest table that answers by campaign, legislature and domain under the filter."""
+    return DayCount if _dated(scope) else TotalCount
 
 
 def _pivot(model: CounterModel) -> list[Any]:
@@ -143,19 +153,21 @@ def _counts(row: Sequence[Any], offset: int) -> dict[str, int]:
 
 async def totals(session: AsyncSession, *, scope: Scope) -> dict[str, int]:
     """Letters by status (every status present, zero if none)."""
-    row = (await session.execute(select(*_pivot(DayCount)).where(*_where(DayCount, scope)))).one()
+    model = _by_legislature(scope)
+    row = (await session.execute(select(*_pivot(model)).where(*_where(model, scope)))).one()
     return _counts(row, 0)
 
 
 async def by_campaign(session: AsyncSession, *, scope: Scope) -> list[Counts]:
     """Letters by campaign and status, with each campaign's distinct senders."""
+    m = _by_legislature(scope)
     rows = (
         await session.execute(
-            select(DayCount.campaign_id, Campaign.slug, Campaign.title, *_pivot(DayCount))
-            .outerjoin(Campaign, Campaign.id == DayCount.campaign_id)
-            .where(*_where(DayCount, scope))
-            .group_by(DayCount.campaign_id, Campaign.slug, Campaign.title)
-            .order_by(DayCount.campaign_id)
+            select(m.campaign_id, Campaign.slug, Campaign.title, *_pivot(m))
+            .outerjoin(Campaign, Campaign.id == m.campaign_id)
+            .where(*_where(m, scope))
+            .group_by(m.campaign_id, Campaign.slug, Campaign.title)
+            .order_by(m.campaign_id)
         )
     ).all()
     senders = await distinct_senders(session, scope=scope)
@@ -172,13 +184,14 @@ async def by_campaign(session: AsyncSession, *, scope: Scope) -> list[Counts]:
 
 async def by_region(session: AsyncSession, *, scope: Scope) -> list[Counts]:
     """Letters by region (of the deputy's legislature) and status, by region code."""
+    m = _by_legislature(scope)
     rows = (
         await session.execute(
-            select(Region.code, Region.name_ru, Region.name_en, *_pivot(DayCount))
-            .select_from(DayCount)
-            .join(Legislature, Legislature.id == DayCount.legislature_id)
+            select(Region.code, Region.name_ru, Region.name_en, *_pivot(m))
+            .select_from(m)
+            .join(Legislature, Legislature.id == m.legislature_id)
             .join(Region, Region.id == Legislature.region_id)
-            .where(*_where(DayCount, scope))
+            .where(*_where(m, scope))
             .group_by(Region.code, Region.name_ru, Region.name_en)
             .order_by(Region.code)
         )
@@ -188,12 +201,13 @@ async def by_region(session: AsyncSession, *, scope: Scope) -> list[Counts]:
 
 async def by_legislature(session: AsyncSession, *, scope: Scope) -> list[Counts]:
     """Letters by legislature and status, by legislature code."""
+    m = _by_legislature(scope)
     rows = (
         await session.execute(
-            select(Legislature.code, Legislature.name_ru, Legislature.name_en, *_pivot(DayCount))
-            .select_from(DayCount)
-            .join(Legislature, Legislature.id == DayCount.legislature_id)
-            .where(*_where(DayCount, scope))
+            select(Legislature.code, Legislature.name_ru, Legislature.name_en, *_pivot(m))
+            .select_from(m)
+            .join(Legislature, Legislature.id == m.legislature_id)
+            .where(*_where(m, scope))
             .group_by(Legislature.code, Legislature.name_ru, Legislature.name_en)
             .order_by(Legislature.code)
         )
@@ -203,12 +217,10 @@ async def by_legislature(session: AsyncSession, *, scope: Scope) -> list[Counts]
 
 async def by_day(session: AsyncSession, *, scope: Scope) -> list[Counts]:
     """Letters by UTC day of creation and status, oldest first (days without letters absent)."""
+    m = CampaignDayCount if scope.region_id is None else DayCount
     rows = (
         await session.execute(
-            select(DayCount.day, *_pivot(DayCount))
-            .where(*_where(DayCount, scope))
-            .group_by(DayCount.day)
-            .order_by(DayCount.day)
+            select(m.day, *_pivot(m)).where(*_where(m, scope)).group_by(m.day).order_by(m.day)
         )
     ).all()
     return [
@@ -218,12 +230,13 @@ async def by_day(session: AsyncSession, *, scope: Scope) -> list[Counts]:
 
 async def by_domain(session: AsyncSession, *, scope: Scope) -> list[Counts]:
     """Letters by recipient domain and status: delivery health, the busiest domains first."""
+    m = _by_legislature(scope)
     rows = (
         await session.execute(
-            select(DayCount.recipient_domain, *_pivot(DayCount))
-            .where(*_where(DayCount, scope))
-            .group_by(DayCount.recipient_domain)
-            .order_by(func.sum(DayCount.n).desc(), DayCount.recipient_domain)
+            select(m.recipient_domain, *_pivot(m))
+            .where(*_where(m, scope))
+            .group_by(m.recipient_domain)
+            .order_by(func.sum(m.n).desc(), m.recipient_domain)
         )
     ).all()
     return [Counts(key=r[0], label=r[0], counts=_counts(r, 1)) for r in rows]
@@ -231,11 +244,12 @@ async def by_domain(session: AsyncSession, *, scope: Scope) -> list[Counts]:
 
 async def top_deputies(session: AsyncSession, *, scope: Scope, limit: int = 20) -> list[Counts]:
     """The deputies who were written to most, with their letters by status."""
+    m = DeputyDayCount if _dated(scope) else DeputyCount
     grouped = (
-        select(DeputyDayCount.deputy_id, *_pivot(DeputyDayCount))
-        .where(*_where(DeputyDayCount, scope))
-        .group_by(DeputyDayCount.deputy_id)
-        .order_by(func.sum(DeputyDayCount.n).desc(), DeputyDayCount.deputy_id)
+        select(m.deputy_id, *_pivot(m))
+        .where(*_where(m, scope))
+        .group_by(m.deputy_id)
+        .order_by(func.sum(m.n).desc(), m.deputy_id)
         .limit(limit)
         .subquery()
     )
@@ -261,7 +275,8 @@ def _sender_identity() -> Any:
     # The citizen flow adds `sender_key` (a keyed hash of the lower-cased e-mail, kept after the
     # purge); until it lands, the e-mail itself, which the purge erases: purged letters then
     # count for no sender. Never a second identity of our own.
-    return getattr(Letter, "sender_key", None) or Letter.sender_email
+    key = getattr(Letter, "sender_key", None)
+    return Letter.sender_email if key is None else key
 
 
 async def distinct_senders(session: AsyncSession, *, scope: Scope) -> dict[int, int]:
@@ -303,9 +318,9 @@ async def letters_sent(session: AsyncSession, *, campaign_id: int | None = None)
     cached = _public_cache.get(key)
     if cached is not None and now - cached[0] < PUBLIC_TTL_SECONDS:
         return cached[1]
-    query = select(func.coalesce(func.sum(DayCount.n), 0)).where(DayCount.status == "sent")
+    query = select(func.coalesce(func.sum(TotalCount.n), 0)).where(TotalCount.status == "sent")
     if campaign_id is not None:
-        query = query.where(DayCount.campaign_id == campaign_id)
+        query = query.where(TotalCount.campaign_id == campaign_id)
     value = int(await session.scalar(query) or 0)
     _public_cache[key] = (now, value)
     return value
@@ -388,95 +403,63 @@ def _day_of(session: AsyncSession) -> Any:
     return func.substr(Letter.created_at, 1, 10)
 
 
+def _letter_columns(session: AsyncSession) -> dict[str, Any]:
+    return {
+        "campaign_id": Letter.campaign_id,
+        "deputy_id": Letter.deputy_id,
+        "legislature_id": Deputy.legislature_id,
+        "day": _day_of(session),
+        "recipient_domain": Letter.recipient_domain,
+        "status": Letter.status,
+    }
+
+
+def _key(model: CounterModel) -> list[str]:
+    return [c.name for c in model.__table__.primary_key.columns]
+
+
 async def recount(session: AsyncSession) -> None:
-    """Rebuild both counter tables from the letters (after a restore, say)."""
-    day = _day_of(session)
-    await session.execute(delete(DayCount))
-    await session.execute(delete(DeputyDayCount))
-    await session.execute(
-        insert(DayCount).from_select(
-            ["campaign_id", "legislature_id", "day", "recipient_domain", "status", "n"],
-            select(
-                Letter.campaign_id,
-                Deputy.legislature_id,
-                day,
-                Letter.recipient_domain,
-                Letter.status,
-                func.count(),
+    """Rebuild every counter table from the letters (after a restore, say)."""
+    columns = _letter_columns(session)
+    for model in COUNTERS:
+        key = _key(model)
+        values = [columns[c] for c in key]
+        await session.execute(delete(model))
+        await session.execute(
+            insert(model).from_select(
+                [*key, "n"],
+                select(*values, func.count())
+                .select_from(Letter)
+                .join(Deputy, Deputy.id == Letter.deputy_id)
+                .group_by(*values),
             )
-            .join(Deputy, Deputy.id == Letter.deputy_id)
-            .group_by(
-                Letter.campaign_id,
-                Deputy.legislature_id,
-                day,
-                Letter.recipient_domain,
-                Letter.status,
-            ),
         )
-    )
-    await session.execute(
-        insert(DeputyDayCount).from_select(
-            ["campaign_id", "deputy_id", "day", "recipient_domain", "status", "n"],
-            select(
-                Letter.campaign_id,
-                Letter.deputy_id,
-                day,
-                Letter.recipient_domain,
-                Letter.status,
-                func.count(),
-            ).group_by(
-                Letter.campaign_id, Letter.deputy_id, day, Letter.recipient_domain, Letter.status
-            ),
-        )
-    )
     clear_public_cache()
 
 
 async def discrepancies(session: AsyncSession) -> list[tuple[Any, ...]]:
-    """Where the counters disagree with a count of the letters: (key..., counted, kept)."""
-    day = _day_of(session)
-    live = {
-        (int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])): int(r[5])
-        for r in (
-            await session.execute(
-                select(
-                    Letter.campaign_id,
-                    Letter.deputy_id,
-                    day,
-                    Letter.recipient_domain,
-                    Letter.status,
-                    func.count(),
-                ).group_by(
-                    Letter.campaign_id,
-                    Letter.deputy_id,
-                    day,
-                    Letter.recipient_domain,
-                    Letter.status,
-                )
-            )
-        ).all()
-    }
-    kept = {
-        (r.campaign_id, r.deputy_id, r.day.isoformat(), r.recipient_domain, r.status): int(r.n)
-        for r in (await session.execute(select(DeputyDayCount))).scalars()
-        if r.n
-    }
-    daily_live: dict[tuple[Any, ...], int] = {}
-    legislatures: dict[int, int] = {
-        int(d): int(leg)
-        for d, leg in (await session.execute(select(Deputy.id, Deputy.legislature_id))).all()
-    }
-    for (campaign, deputy, d, domain, status), n in live.items():
-        k = (campaign, legislatures[deputy], d, domain, status)
-        daily_live[k] = daily_live.get(k, 0) + n
-    daily_kept = {
-        (r.campaign_id, r.legislature_id, r.day.isoformat(), r.recipient_domain, r.status): int(r.n)
-        for r in (await session.execute(select(DayCount))).scalars()
-        if r.n
-    }
+    """Where the counters disagree with a count of the letters: (table, key..., counted, kept)."""
+    columns = _letter_columns(session)
     problems: list[tuple[Any, ...]] = []
-    for name, a, b in (("deputy_day", live, kept), ("day", daily_live, daily_kept)):
-        for k in sorted(set(a) | set(b), key=str):
-            if a.get(k, 0) != b.get(k, 0):
-                problems.append((name, *k, a.get(k, 0), b.get(k, 0)))
+    for model in COUNTERS:
+        key = _key(model)
+        values = [columns[c] for c in key]
+        live = {
+            tuple(str(v) for v in row[:-1]): int(row[-1])
+            for row in await session.execute(
+                select(*values, func.count())
+                .select_from(Letter)
+                .join(Deputy, Deputy.id == Letter.deputy_id)
+                .group_by(*values)
+            )
+        }
+        kept = {
+            tuple(str(v) for v in row[:-1]): int(row[-1])
+            for row in await session.execute(
+                select(*(getattr(model, c) for c in key), model.n).where(model.n != 0)
+            )
+        }
+        for k in sorted(set(live) | set(kept)):
+            if live.get(k, 0) != kept.get(k, 0):
+                problems.append((model.__tablename__, *k, live.get(k, 0), kept.get(k, 0)))
     return problems

@@ -13,7 +13,6 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.stats import service as stats_service
-from app.stats.models import DayCount, DeputyDayCount
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +20,8 @@ async def _clean_counters(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[None]:
     async with sessionmaker() as session:
-        await session.execute(delete(DayCount))
-        await session.execute(delete(DeputyDayCount))
+        for model in stats_service.COUNTERS:
+            await session.execute(delete(model))
         await session.commit()
     stats_service.clear_public_cache()
     yield

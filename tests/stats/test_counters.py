@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -14,6 +14,7 @@ from app.delivery.purge import purge
 from app.letters import service as letters_service
 from app.letters.models import Letter, LetterStatus, move
 from app.stats import service as stats_service
+from app.stats.models import DeputyDayCount
 from app.stats.schemas import StatsFilter
 from tests.delivery.conftest import Received, SmtpServer, drain, relay_settings, smtp_server
 
@@ -156,11 +157,22 @@ async def test_recount_rebuilds_the_same_counters(
     for _ in range(3):
         await create_letter(session, settings=settings, deputy=deputy)
     await session.commit()
-    before = set((await session.execute(select(stats_service.DeputyDayCount))).scalars())
+    before = set((await session.execute(select(DeputyDayCount))).scalars())
     await stats_service.recount(session)
     await session.commit()
     await _assert_consistent(session)
-    after = (await session.execute(select(stats_service.DeputyDayCount))).scalars().all()
+    after = (await session.execute(select(DeputyDayCount))).scalars().all()
     assert len(after) == len(before) == 1
     assert after[0].n == 3
     assert after[0].day == dt.datetime.now(dt.UTC).date()
+
+
+async def test_the_triggers_exist_at_head(session: AsyncSession) -> None:
+    """A later migration that rebuilds `letter` on SQLite (batch mode) drops its triggers: it must
+    create them again, or every statistic silently stops."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'letter'::regclass"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'letter'"
+    names = set((await session.execute(text(query))).scalars())
+    assert {"stats_letter_insert", "stats_letter_update", "stats_letter_delete"} <= names
