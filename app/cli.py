@@ -12,6 +12,7 @@ from app.delivery.cli import worker as worker_command
 from app.deputies.cli import deputies_app
 from app.letters.cli import citizens_app
 from app.staff.cli import staff_app
+from app.stats.cli import stats_app
 
 app = typer.Typer(
     name="appeals",
@@ -27,6 +28,7 @@ app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(delivery_app, name="delivery")
 app.add_typer(citizens_app, name="citizens")
 app.command("worker")(worker_command)
+app.add_typer(stats_app, name="stats")
 
 
 @app.command()

@@ -32,6 +32,7 @@ from app.security import SecurityHeadersMiddleware
 from app.staff import routes as staff_routes
 from app.staff.throttle import LoginThrottle
 from app.staff.web import login_redirect_target
+from app.stats import routes as stats_routes
 from app.templating import STATIC_DIR, templates
 
 logger = logging.getLogger("appeals")
@@ -161,6 +162,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns_routes.pages)
     app.include_router(delivery_routes.service_routes)
     app.include_router(delivery_routes.pages)
+    app.include_router(stats_routes.public_api)
+    app.include_router(stats_routes.api)
+    app.include_router(stats_routes.pages)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> JSONResponse:

@@ -7,6 +7,13 @@ from app.deputies.models import Deputy, Legislature, Region
 from app.letters.models import Letter, LetterMessage
 from app.letters.submissions import Submission
 from app.staff.models import ApiToken, AuditEntry, StaffMember, StaffSession
+from app.stats.models import (
+    CampaignDayCount,
+    DayCount,
+    DeputyCount,
+    DeputyDayCount,
+    TotalCount,
+)
 
 __all__ = [
     "ApiToken",
@@ -15,7 +22,11 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Campaign",
+    "CampaignDayCount",
+    "DayCount",
     "Deputy",
+    "DeputyCount",
+    "DeputyDayCount",
     "Legislature",
     "Letter",
     "LetterMessage",
@@ -27,5 +38,6 @@ __all__ = [
     "StaffMember",
     "StaffSession",
     "Submission",
+    "TotalCount",
     "VersionRotation",
 ]

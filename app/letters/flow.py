@@ -136,12 +136,6 @@ async def get_open_campaign(session: AsyncSession, *, slug: str) -> Campaign:
     return campaign
 
 
-async def letters_sent_total(session: AsyncSession) -> int:
-    """How many letters were sent, over every campaign."""
-    counts = await letters_service.status_counts(session)
-    return counts.get(str(LetterStatus.sent), 0)
-
-
 async def campaign_text(session: AsyncSession, *, campaign: Campaign) -> tuple[str, str]:
     """The first approved version's subject and body with placeholders for names."""
     versions = await campaigns_service.approved_versions(session, campaign_id=campaign.id)

@@ -32,6 +32,7 @@ from app.letters.schemas import (
     SubmissionIn,
     SubmissionOut,
 )
+from app.stats import service as stats_service
 from app.templating import templates
 
 pages = APIRouter(include_in_schema=False)
@@ -174,7 +175,7 @@ def _status_out(status: flow.Status) -> StatusOut:
 @pages.get("/", response_class=HTMLResponse, name="home")
 async def home(request: Request, session: SessionDep) -> HTMLResponse:
     campaigns = await flow.list_open_campaigns(session)
-    total = await flow.letters_sent_total(session)
+    total = await stats_service.letters_sent(session)
     return templates.TemplateResponse(
         request, "letters/home.html", {"campaigns": campaigns, "total": total}
     )
@@ -185,10 +186,11 @@ async def campaign_page(request: Request, slug: SlugPath, session: SessionDep) -
     campaign = await flow.get_open_campaign(session, slug=slug)
     subject, body = await flow.campaign_text(session, campaign=campaign)
     regions = await flow.campaign_regions(session, campaign=campaign)
+    sent = await stats_service.letters_sent(session, campaign_id=campaign.id)
     return templates.TemplateResponse(
         request,
         "letters/campaign.html",
-        {"campaign": campaign, "subject": subject, "body": body, "regions": regions},
+        {"campaign": campaign, "subject": subject, "body": body, "regions": regions, "sent": sent},
     )
 
 
