@@ -93,3 +93,13 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """End any read transaction and start a write transaction: BEGIN IMMEDIATE on SQLite, so that
+    it never has to upgrade a read snapshot to the write lock, which fails at once ("database is
+    locked") instead of waiting when another process wrote in between."""
+    if session.in_transaction():
+        await session.commit()
+    if session.get_bind().dialect.name == "sqlite":
+        await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})

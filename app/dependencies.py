@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db import begin_write
 from app.ratelimit import RateLimiter
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -16,11 +17,9 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessionmaker() as session:
-        if request.method in WRITE_METHODS and session.bind.dialect.name == "sqlite":
-            # A deferred transaction that reads, then writes, fails at once with "database is
-            # locked" when another writer got in between; taking the write lock first makes
-            # concurrent writers wait their turn (the busy timeout) instead.
-            await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+        if request.method in WRITE_METHODS:
+            # Concurrent writers then wait their turn (the busy timeout) instead of failing.
+            await begin_write(session)
         yield session
 
 

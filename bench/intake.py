@@ -34,8 +34,8 @@ from sqlalchemy import func, select
 from app import migrate
 from app.campaigns.models import CampaignStatus, VersionStatus
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
-from app.letters import flow, web
+from app.db import begin_write, create_engine, create_sessionmaker
+from app.letters import flow
 from app.letters.models import Letter
 from app.letters.schemas import SenderIn
 from tests.databases import fresh_database
@@ -133,7 +133,7 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
             )
             for n in range(count):
                 if n % 500 == 0:
-                    await web.begin_write(session)
+                    await begin_write(session)
                 submitted = await flow.submit(
                     session,
                     campaign=campaign,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import i18n
 from app.campaigns.models import Campaign
 from app.config import Settings
+from app.db import begin_write
 from app.dependencies import RateLimiterDep, SessionDep, SettingsDep
 from app.deputies import service as deputies_service
 from app.errors import InvalidInput, NotFound
@@ -75,7 +76,7 @@ async def _do_submit(
         address=web.client_address(request, settings),
         email=form.sender.email,
     )
-    await web.begin_write(session)
+    await begin_write(session)
     submitted = await flow.submit(
         session,
         campaign=campaign,
@@ -132,7 +133,7 @@ async def _do_submit(
 async def _do_confirm(session: AsyncSession, settings: Settings, token: str) -> flow.Confirmed:
     for attempt in range(3):
         try:
-            await web.begin_write(session)
+            await begin_write(session)
             confirmed = await flow.confirm(session, token=token, settings=settings)
             await session.commit()
             return confirmed
@@ -431,7 +432,7 @@ async def status_cancel(
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
     raw = await request.form()
     ids = None if raw.get("all") == "yes" else web._ids(raw.getlist("letter"))
-    await web.begin_write(session)
+    await begin_write(session)
     await flow.cancel(session, token=token, letter_ids=ids if ids is not None else [])
     await session.commit()
     return _redirect(request, "status_page", token=token)
@@ -449,7 +450,7 @@ async def status_erase(
     raw = await request.form()
     if raw.get("sure") != "yes":
         return _redirect(request, "status_page", token=token)
-    await web.begin_write(session)
+    await begin_write(session)
     await flow.erase(session, token=token)
     await session.commit()
     return _redirect(request, "status_page", token=token)
@@ -583,7 +584,7 @@ async def api_cancel(
 ) -> StatusOut:
     """Cancel letters not yet sent (those given, or all)."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
-    await web.begin_write(session)
+    await begin_write(session)
     await flow.cancel(session, token=token, letter_ids=data.letter_ids)
     await session.commit()
     return _status_out(await flow.get_status(session, token=token))
@@ -599,7 +600,7 @@ async def api_erase(
 ) -> StatusOut:
     """Cancel what is not sent and erase the citizen's personal data."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
-    await web.begin_write(session)
+    await begin_write(session)
     await flow.erase(session, token=token)
     await session.commit()
     return _status_out(await flow.get_status(session, token=token))

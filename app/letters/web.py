@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -75,16 +74,6 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, bounded, send)
-
-
-async def begin_write(session: AsyncSession) -> None:
-    """End the read transaction and start a write transaction: BEGIN IMMEDIATE on SQLite, so
-    that it never has to upgrade a read snapshot to a write lock (which fails at once, rather than
-    waiting, when another process wrote in between)."""
-    if session.in_transaction():
-        await session.commit()
-    if session.get_bind().dialect.name == "sqlite":
-        await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
 
 
 # --- client address and limits -----------------------------------------------------------------
