@@ -92,6 +92,27 @@ async def _flush_unique(session: AsyncSession, *, message: str, field: str) -> N
         raise Conflict(message, field=field) from None
 
 
+async def _audit(
+    session: AsyncSession,
+    *,
+    actor: StaffMember,
+    action: str,
+    obj: Campaign | AppealText | AppealVersion,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Record a staff action on a campaign, text or version; the action names its object type."""
+    await staff_service.record(
+        session,
+        actor=actor,
+        action=action,
+        object_type=action.split(".", 1)[0],
+        object_id=obj.id,
+        before=before,
+        after=after,
+    )
+
+
 def _campaign_state(campaign: Campaign) -> dict[str, Any]:
     return {
         "slug": campaign.slug,
@@ -173,12 +194,11 @@ async def create_campaign(
     )
     session.add(campaign)
     await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="campaign.create",
-        object_type="campaign",
-        object_id=campaign.id,
+        obj=campaign,
         after=_campaign_state(campaign),
     )
     return campaign
@@ -224,12 +244,11 @@ async def update_campaign(
     await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
     after = _campaign_state(campaign)
     if after != before:
-        await staff_service.record(
+        await _audit(
             session,
             actor=actor,
             action="campaign.update",
-            object_type="campaign",
-            object_id=campaign.id,
+            obj=campaign,
             before=before,
             after=after,
         )
@@ -278,12 +297,11 @@ async def set_campaign_status(
     elif status == CampaignStatus.published and was_paused:
         await delivery_service.resume_campaign(session, campaign_id=campaign.id)
     await session.flush()
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action=f"campaign.{status}",
-        object_type="campaign",
-        object_id=campaign.id,
+        obj=campaign,
         before=before,
         after=_campaign_state(campaign),
     )
@@ -337,12 +355,11 @@ async def create_text(
     text = AppealText(campaign_id=campaign.id, name=name.strip())
     session.add(text)
     await session.flush()
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="text.create",
-        object_type="text",
-        object_id=text.id,
+        obj=text,
         after={"name": text.name, "campaign_id": campaign.id},
     )
     return await _add_version(
@@ -373,12 +390,11 @@ async def _add_version(
     await _flush_unique(
         session, message="Someone saved a version at the same moment: reload.", field="body"
     )
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="version.create",
-        object_type="version",
-        object_id=version.id,
+        obj=version,
         after={"text_id": text.id, "number": number, "subject": subject, "body": body},
     )
     return version
@@ -420,12 +436,11 @@ async def submit_version(
     move_version(version, VersionStatus.in_review)
     version.submitted_at = utcnow()
     await session.flush()
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="version.submit",
-        object_type="version",
-        object_id=version.id,
+        obj=version,
         before=before,
         after=_version_state(version),
     )
@@ -460,22 +475,20 @@ async def approve_version(
     for old in older:
         old_before = _version_state(old)
         move_version(old, VersionStatus.superseded)
-        await staff_service.record(
+        await _audit(
             session,
             actor=actor,
             action="version.supersede",
-            object_type="version",
-            object_id=old.id,
+            obj=old,
             before=old_before,
             after=_version_state(old),
         )
     await session.flush()
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="version.approve",
-        object_type="version",
-        object_id=version.id,
+        obj=version,
         before=before,
         after=_version_state(version),
     )
@@ -496,12 +509,11 @@ async def reject_version(
     version.reviewed_at = utcnow()
     version.review_comment = comment.strip()
     await session.flush()
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="version.reject",
-        object_type="version",
-        object_id=version.id,
+        obj=version,
         before=before,
         after=_version_state(version),
     )
@@ -526,12 +538,11 @@ async def withdraw_approval(
     # until a lawyer releases or cancels it. A letter already being sent at this instant finishes.
     held = await letters_service.hold_version_letters(session, appeal_version_id=version.id)
     await session.flush()
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="version.withdraw",
-        object_type="version",
-        object_id=version.id,
+        obj=version,
         before=before,
         after={
             "status": str(version.status),
@@ -549,12 +560,11 @@ async def withdraw_approval(
             session, campaign_id=campaign.id, reason="no approved text"
         )
         await session.flush()
-        await staff_service.record(
+        await _audit(
             session,
             actor=actor,
             action="campaign.paused",
-            object_type="campaign",
-            object_id=campaign.id,
+            obj=campaign,
             before=campaign_before,
             after=_campaign_state_light(campaign),
         )
@@ -579,12 +589,11 @@ async def decide_held_letters(
         moved = await letters_service.release_version_letters(session, appeal_version_id=version.id)
     else:
         moved = await letters_service.cancel_version_letters(session, appeal_version_id=version.id)
-    await staff_service.record(
+    await _audit(
         session,
         actor=actor,
         action="version.letters_released" if release else "version.letters_cancelled",
-        object_type="version",
-        object_id=version.id,
+        obj=version,
         before={"held": moved},
         after={"held": 0, "released" if release else "cancelled": moved},
     )
