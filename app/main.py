@@ -69,8 +69,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, Unauthorized) and not _wants_json(request):
             # Pages: an anonymous visitor is sent to the login page, and back afterwards.
             return RedirectResponse(login_redirect_target(request), status_code=303)
-        details = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        response = _error_response(request, exc.status_code, exc.message, exc.code, details)
+        details = [{"field": exc.field, "message": exc.localized()}] if exc.field else None
+        response = _error_response(request, exc.status_code, exc.localized(), exc.code, details)
         if isinstance(exc, TooManyRequests) and exc.retry_after:
             response.headers["retry-after"] = str(exc.retry_after)
         return response

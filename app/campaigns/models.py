@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
 from app.deputies.models import LegislatureLevel, Region
+from app.i18n import N_
 
 
 class CampaignStatus(StrEnum):
@@ -38,6 +39,19 @@ class VersionStatus(StrEnum):
     # A newer version of the same text was approved; letters already made from it stay valid.
     superseded = "superseded"
 
+
+# The statuses' names in the catalogs: error messages that name a status translate it.
+STATUS_NAMES = (
+    N_("draft"),
+    N_("published"),
+    N_("paused"),
+    N_("closed"),
+    N_("in_review"),
+    N_("approved"),
+    N_("rejected"),
+    N_("withdrawn"),
+    N_("superseded"),
+)
 
 campaign_region = Table(
     "campaign_region",

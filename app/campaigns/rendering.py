@@ -197,7 +197,12 @@ def _allowed_vars(*, address_allowed: bool) -> dict[str, tuple[str, ...] | None]
 def check_template(source: str, *, field: str, max_length: int, address_allowed: bool) -> None:
     """Raise InvalidInput (with the line) unless the source is a valid, allowed appeal template."""
     if len(source) > max_length:
-        raise InvalidInput(f"At most {max_length} characters ({len(source)} given).", field=field)
+        raise InvalidInput(
+            "At most {limit} characters ({count} given).",
+            field=field,
+            limit=max_length,
+            count=len(source),
+        )
     if "\x00" in source:
         raise InvalidInput("The text contains a NUL character.", field=field)
     try:
@@ -215,7 +220,8 @@ def check_template(source: str, *, field: str, max_length: int, address_allowed:
         problems = [Problem(None, f"unknown variable “{name}”") for name in sorted(unknown)]
     if problems:
         unique = list(dict.fromkeys(str(p) for p in problems))
-        raise InvalidInput("; ".join(unique), field=field)
+        summary = "; ".join(unique)
+        raise InvalidInput(summary, field=field)
 
 
 def check_version(subject: str, body: str, *, address_allowed: bool) -> None:

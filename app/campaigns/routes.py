@@ -152,7 +152,13 @@ async def campaign_create(
         campaign = await service.create_campaign(session, data=form.parse(), actor=auth.staff)
     except InvalidInput as exc:
         return await _campaign_form(
-            request, session, auth, campaign=None, values=form.values, error=exc.message, status=422
+            request,
+            session,
+            auth,
+            campaign=None,
+            values=form.values,
+            error=exc.localized(),
+            status=422,
         )
     await session.commit()
     return _see_other(request, "campaign_page", campaign_id=campaign.id)
@@ -204,7 +210,7 @@ async def campaign_update(
             auth,
             campaign=campaign,
             values=form.values,
-            error=exc.message,
+            error=exc.localized(),
             status=422,
         )
     await session.commit()
@@ -279,7 +285,7 @@ async def text_create(
             auth,
             "campaigns/text_new.html",
             _editor_context(
-                campaign=campaign, name=name, subject=subject, body=body, error=exc.message
+                campaign=campaign, name=name, subject=subject, body=body, error=exc.localized()
             ),
             status_code=422,
         )
@@ -346,7 +352,7 @@ async def version_save(
             text_id=text_id,
             subject=subject,
             body=body,
-            error=exc.message,
+            error=exc.localized(),
             status=422,
         )
     await session.commit()

@@ -73,23 +73,33 @@ SENDABLE_VERSION_STATUSES = frozenset({VersionStatus.approved, VersionStatus.sup
 def move_campaign(campaign: Campaign, to: CampaignStatus) -> None:
     """Change a campaign's status along CAMPAIGN_TRANSITIONS; Conflict otherwise."""
     if to not in CAMPAIGN_TRANSITIONS[CampaignStatus(campaign.status)]:
-        raise Conflict(f"A {campaign.status} campaign cannot become {to}.", field="status")
+        raise Conflict(
+            "A campaign that is {status} cannot become {to}.",
+            field="status",
+            status=CampaignStatus(campaign.status),
+            to=to,
+        )
     campaign.status = to
 
 
 def move_version(version: AppealVersion, to: VersionStatus) -> None:
     """Change a version's status along VERSION_TRANSITIONS; Conflict otherwise."""
     if to not in VERSION_TRANSITIONS[VersionStatus(version.status)]:
-        raise Conflict(f"A version that is {version.status} cannot become {to}.", field="status")
+        raise Conflict(
+            "A version that is {status} cannot become {to}.",
+            field="status",
+            status=VersionStatus(version.status),
+            to=to,
+        )
     version.status = to
 
 
-async def _flush_unique(session: AsyncSession, *, message: str, field: str) -> None:
-    """Flush; a unique constraint hit by a concurrent request is a Conflict, not a 500."""
+async def _flush_unique(session: AsyncSession, conflict: Conflict) -> None:
+    """Flush; a unique constraint hit by a concurrent request is this Conflict, not a 500."""
     try:
         await session.flush()
     except IntegrityError:
-        raise Conflict(message, field=field) from None
+        raise conflict from None
 
 
 async def _audit(
@@ -157,7 +167,7 @@ async def get_campaign(session: AsyncSession, *, campaign_id: int) -> Campaign:
         .execution_options(populate_existing=True)
     )
     if campaign is None:
-        raise NotFound(f"No campaign with id {campaign_id}.", field="campaign_id")
+        raise NotFound("No campaign with id {id}.", field="campaign_id", id=campaign_id)
     return campaign
 
 
@@ -167,7 +177,9 @@ async def _regions(session: AsyncSession, codes: list[str]) -> list[Region]:
     found = list(await session.scalars(select(Region).where(Region.code.in_(codes))))
     missing = sorted(set(codes) - {region.code for region in found})
     if missing:
-        raise InvalidInput(f"Unknown region code(s): {', '.join(missing)}.", field="region_codes")
+        raise InvalidInput(
+            "Unknown region code(s): {codes}.", field="region_codes", codes=", ".join(missing)
+        )
     return found
 
 
@@ -177,7 +189,7 @@ async def create_campaign(
     """A new draft campaign; Conflict if the slug is taken."""
     staff_service.require(actor, Role.editor)
     if await session.scalar(select(Campaign.id).where(Campaign.slug == data.slug)) is not None:
-        raise Conflict(f"The slug {data.slug!r} is taken.", field="slug")
+        raise Conflict("The slug {slug!r} is taken.", field="slug", slug=data.slug)
     campaign = Campaign(
         slug=data.slug,
         title=data.title,
@@ -193,7 +205,9 @@ async def create_campaign(
         texts=[],
     )
     session.add(campaign)
-    await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
+    await _flush_unique(
+        session, Conflict("The slug {slug!r} is taken.", field="slug", slug=data.slug)
+    )
     await _audit(
         session,
         actor=actor,
@@ -215,7 +229,7 @@ async def update_campaign(
     if data.slug != campaign.slug and await session.scalar(
         select(Campaign.id).where(Campaign.slug == data.slug)
     ):
-        raise Conflict(f"The slug {data.slug!r} is taken.", field="slug")
+        raise Conflict("The slug {slug!r} is taken.", field="slug", slug=data.slug)
     if campaign.requires_address and not data.requires_address:
         # Texts already vetted may use the address; they must stay renderable.
         for text in campaign.texts:
@@ -227,9 +241,11 @@ async def update_campaign(
                         )
                     except InvalidInput:
                         raise Conflict(
-                            f"Version {version.number} of “{text.name}” uses citizen.address: "
+                            "Version {number} of “{text}” uses citizen.address: "
                             "the campaign must keep requiring an address.",
                             field="requires_address",
+                            number=version.number,
+                            text=text.name,
                         ) from None
     before = _campaign_state(campaign)
     campaign.slug = data.slug
@@ -241,7 +257,9 @@ async def update_campaign(
     campaign.opens_at = data.opens_at
     campaign.closes_at = data.closes_at
     campaign.regions = [] if data.all_regions else await _regions(session, data.region_codes)
-    await _flush_unique(session, message=f"The slug {data.slug!r} is taken.", field="slug")
+    await _flush_unique(
+        session, Conflict("The slug {slug!r} is taken.", field="slug", slug=data.slug)
+    )
     after = _campaign_state(campaign)
     if after != before:
         await _audit(
@@ -320,7 +338,7 @@ async def get_text(session: AsyncSession, *, text_id: int) -> AppealText:
         .execution_options(populate_existing=True)
     )
     if text is None:
-        raise NotFound(f"No text with id {text_id}.", field="text_id")
+        raise NotFound("No text with id {id}.", field="text_id", id=text_id)
     return text
 
 
@@ -333,7 +351,7 @@ async def get_version(session: AsyncSession, *, version_id: int) -> AppealVersio
         .execution_options(populate_existing=True)
     )
     if version is None:
-        raise NotFound(f"No version with id {version_id}.", field="version_id")
+        raise NotFound("No version with id {id}.", field="version_id", id=version_id)
     return version
 
 
@@ -388,7 +406,7 @@ async def _add_version(
     )
     session.add(version)
     await _flush_unique(
-        session, message="Someone saved a version at the same moment: reload.", field="body"
+        session, Conflict("Someone saved a version at the same moment: reload.", field="body")
     )
     await _audit(
         session,
@@ -413,7 +431,9 @@ async def save_version(
     rendering.check_version(subject, body, address_allowed=campaign.requires_address)
     latest = text.versions[-1] if text.versions else None
     if latest is not None and latest.subject == subject and latest.body == body:
-        raise Conflict(f"Nothing changed since version {latest.number}.", field="body")
+        raise Conflict(
+            "Nothing changed since version {number}.", field="body", number=latest.number
+        )
     number = (latest.number if latest else 0) + 1
     return await _add_version(
         session,
@@ -623,7 +643,9 @@ async def diff_versions(
     by_number = {v.number: v for v in text.versions}
     for field, number in (("from", from_number), ("to", to_number)):
         if number not in by_number:
-            raise NotFound(f"Text {text_id} has no version {number}.", field=field)
+            raise NotFound(
+                "Text {id} has no version {number}.", field=field, id=text_id, number=number
+            )
     old, new = by_number[from_number], by_number[to_number]
 
     def lines(version: AppealVersion) -> list[str]:

@@ -41,7 +41,7 @@ async def get_region(session: AsyncSession, *, code: str) -> Region:
         select(Region).where(Region.code == code.upper()).options(selectinload(Region.legislatures))
     )
     if region is None:
-        raise NotFound(f"No region with code {code!r}.", field="code")
+        raise NotFound("No region with code {code!r}.", field="code", code=code)
     return region
 
 
@@ -68,7 +68,7 @@ async def get_deputy(session: AsyncSession, *, deputy_id: int) -> Deputy:
         select(Deputy).where(Deputy.id == deputy_id).options(WITH_LEGISLATURE)
     )
     if deputy is None:
-        raise NotFound(f"No deputy with id {deputy_id}.", field="deputy_id")
+        raise NotFound("No deputy with id {id}.", field="deputy_id", id=deputy_id)
     return deputy
 
 

@@ -43,6 +43,11 @@ def gettext(message: str) -> str:
     return translations(current_language.get()).ugettext(message)
 
 
+def N_(message: str) -> str:
+    """Mark a message for the catalogs without translating it now (gettext_noop)."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_language.get()).ungettext(singular, plural, n)
 

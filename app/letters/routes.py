@@ -313,7 +313,7 @@ async def submit_page(
                 payload if isinstance(payload, str) else None, settings=settings, limiter=limiter
             )
         except InvalidInput as exc:
-            form.errors["altcha"] = exc.message
+            form.errors["altcha"] = exc.localized()
             form.sender = None
     if form.sender is None:
         return await _form_page(
@@ -343,7 +343,7 @@ async def submit_page(
             code=code,
             form=form,
             written=written,
-            error=exc.message,
+            error=exc.localized(),
             status_code=409,
         )
     return _redirect(request, "check_email")

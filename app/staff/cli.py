@@ -76,7 +76,9 @@ async def _set_password(email: str, password: str) -> None:
         async with create_sessionmaker(engine)() as session:
             staff = await service.get_staff_by_email(session, email=email)
             if staff is None:
-                raise NotFound(f"No staff member with the address {email}.", field="email")
+                raise NotFound(
+                    "No staff member with the address {email}.", field="email", email=email
+                )
             await service.set_password(
                 session, staff=staff, password=password, settings=settings, actor=None
             )

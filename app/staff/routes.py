@@ -113,7 +113,7 @@ async def login_submit(
         return _login_form(
             request,
             next_path=safe_next(next),
-            error=exc.message,
+            error=exc.localized(),
             email=email,
             status=exc.status_code,
         )

@@ -56,11 +56,13 @@ def check_password_policy(password: str) -> None:
     """Refuse passwords that are too short or absurdly long."""
     if len(password) < PASSWORD_MIN:
         raise InvalidInput(
-            f"The password needs at least {PASSWORD_MIN} characters.", field="password"
+            "The password needs at least {count} characters.", field="password", count=PASSWORD_MIN
         )
     if len(password) > PASSWORD_MAX:
         raise InvalidInput(
-            f"The password may have at most {PASSWORD_MAX} characters.", field="password"
+            "The password may have at most {count} characters.",
+            field="password",
+            count=PASSWORD_MAX,
         )
 
 
@@ -163,7 +165,7 @@ async def get_staff(session: AsyncSession, *, staff_id: int) -> StaffMember:
     """One staff member; NotFound otherwise."""
     staff = await session.get(StaffMember, staff_id)
     if staff is None:
-        raise NotFound(f"No staff member with id {staff_id}.", field="staff_id")
+        raise NotFound("No staff member with id {id}.", field="staff_id", id=staff_id)
     return staff
 
 
@@ -195,7 +197,9 @@ async def create_staff(
         raise InvalidInput("Give the staff member at least one role.", field="roles")
     email = normalise_email(email)
     if await get_staff_by_email(session, email=email) is not None:
-        raise Conflict(f"A staff member with the address {email} exists.", field="email")
+        raise Conflict(
+            "A staff member with the address {email} exists.", field="email", email=email
+        )
     staff = StaffMember(
         email=email,
         name=name.strip(),
@@ -206,7 +210,9 @@ async def create_staff(
     try:
         await session.flush()
     except IntegrityError:  # the same address, created at the same moment
-        raise Conflict(f"A staff member with the address {email} exists.", field="email") from None
+        raise Conflict(
+            "A staff member with the address {email} exists.", field="email", email=email
+        ) from None
     await record(
         session,
         actor=actor,
@@ -515,4 +521,4 @@ def require(staff: StaffMember, *roles: Role) -> None:
     """Forbidden unless the member holds one of these roles."""
     if not staff.has_any(*roles):
         names = " or ".join(sorted(roles))
-        raise Forbidden(f"This needs the role {names}.")
+        raise Forbidden("This needs the role {roles}.", roles=names)

@@ -38,9 +38,9 @@ class LoginThrottle:
                 stats = await self._limiter.get_window_stats(item, key)
                 minutes = max(1, math.ceil((stats.reset_time - time.time()) / 60))
                 raise TooManyRequests(
-                    "Too many failed login attempts. Please wait "
-                    f"{minutes} minute(s) and try again.",
+                    "Too many failed login attempts. Please wait {minutes} min and try again.",
                     field="email",
+                    minutes=minutes,
                 )
 
     async def failed(self, *, email: str, address: str) -> None:

@@ -229,7 +229,7 @@ async def dashboard(
     try:
         scope = await _scope(session, campaign, region, since, until)
     except InvalidInput as exc:
-        context["error"] = exc.message
+        context["error"] = exc.localized()
         return staff_page(request, auth, "stats/dashboard.html", context, status_code=422)
     english = current_language.get() == "en"
     context.update(

@@ -95,11 +95,11 @@ async def resolve(session: AsyncSession, *, filter: StatsFilter) -> Scope:
             select(Campaign.id).where(Campaign.slug == filter.campaign)
         )
         if campaign_id is None:
-            raise InvalidInput(f"Unknown campaign {filter.campaign!r}.", field="campaign")
+            raise InvalidInput("Unknown campaign {slug!r}.", field="campaign", slug=filter.campaign)
     if filter.region:
         region_id = await session.scalar(select(Region.id).where(Region.code == filter.region))
         if region_id is None:
-            raise InvalidInput(f"Unknown region {filter.region!r}.", field="region")
+            raise InvalidInput("Unknown region {code!r}.", field="region", code=filter.region)
     return Scope(filter=filter, campaign_id=campaign_id, region_id=region_id)
 
 
@@ -338,7 +338,7 @@ async def public_campaign(session: AsyncSession, *, slug: str) -> Campaign:
         select(Campaign).where(Campaign.slug == slug, Campaign.status != CampaignStatus.draft)
     )
     if campaign is None:
-        raise NotFound(f"No campaign {slug!r}.", field="campaign")
+        raise NotFound("No campaign {slug!r}.", field="campaign", slug=slug)
     return campaign
 
 

@@ -114,7 +114,14 @@ async def test_four_eyes_over_the_api(client: httpx.AsyncClient, team: Team) -> 
         f"/api/v1/staff/versions/{version}/approve", headers=team.lawyer.headers
     )
     assert own.status_code == 403
-    assert "four eyes" in own.json()["message"]
+    # Messages follow the request's language: Russian by default, English when asked.
+    assert "четырёх глаз" in own.json()["message"]
+    english = await client.post(
+        f"/api/v1/staff/versions/{version}/approve",
+        headers={**team.lawyer.headers, "accept-language": "en"},
+    )
+    assert english.status_code == 403
+    assert "four eyes" in english.json()["message"]
     other = await client.post(
         f"/api/v1/staff/versions/{version}/reject",
         json={"comment": "Слишком резко"},
@@ -132,7 +139,7 @@ async def test_four_eyes_over_the_api(client: httpx.AsyncClient, team: Team) -> 
         ({"subject": "S", "body": "{% include 'base.html' %}"}, "include"),
         ({"subject": "S", "body": "ok\n{% if %}"}, "line 2: syntax error"),
         ({"subject": "S", "body": "{{ citizen.passport }}"}, "passport"),
-        ({"subject": "S\r\nBcc: x@example.org", "body": "B"}, "single line"),
+        ({"subject": "S\r\nBcc: x@example.org", "body": "B"}, "одной строкой"),
         ({"subject": "S", "body": "x" * 20_001}, "body"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from types import SimpleNamespace
 
@@ -67,7 +68,7 @@ async def test_wrong_password_is_refused_with_a_message(
     await session.commit()
     response = await login(client, "ed@campaign.example.org", "wrong password here")
     assert response.status_code == 401
-    assert "Wrong e-mail address, password or code" in response.text
+    assert "Неверный адрес, пароль или код" in response.text
     assert "appeals_staff=" not in response.headers.get("set-cookie", "")
     assert (await client.get("/api/v1/staff/me")).status_code == 401
 
@@ -181,8 +182,8 @@ async def test_login_throttled_per_account(
     # Even the right password is refused now, with a clear message.
     response = await login(client, "ed@campaign.example.org")
     assert response.status_code == 429
-    assert "Too many failed login attempts" in response.text
-    assert "minute" in response.text
+    assert "Слишком много неудачных попыток входа" in response.text
+    assert re.search(r"Подождите \d+ мин\.", response.text)
 
 
 async def test_login_throttled_per_client_address(

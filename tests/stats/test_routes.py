@@ -140,8 +140,8 @@ async def test_summary_api_agrees_with_the_seed(
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"campaign": "nope"}, "Unknown campaign 'nope'."),
-        ({"region": "RU-XXX"}, "Unknown region 'RU-XXX'."),
+        ({"campaign": "nope"}, "Неизвестная кампания «nope»."),
+        ({"region": "RU-XXX"}, "Неизвестный регион «RU-XXX»."),
         ({"since": "2026-11-22", "until": "2026-11-21"}, "is after the end date"),
         ({"since": "yesterday"}, "since: expected a date as YYYY-MM-DD"),
     ],
