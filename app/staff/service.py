@@ -117,11 +117,12 @@ async def record(
     object_id: object = "",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    actor_label: str = "command line",
 ) -> AuditEntry:
-    """Add an audit entry for a staff action (actor None: the command line)."""
+    """Add an audit entry for a staff action (actor None: `actor_label`, the command line)."""
     entry = AuditEntry(
         staff_id=actor.id if actor else None,
-        actor=actor.email if actor else "command line",
+        actor=actor.email if actor else actor_label,
         action=action,
         object_type=object_type,
         object_id=str(object_id),
@@ -386,12 +387,23 @@ async def authenticate(
         )
         ok = False
     else:
-        ok = (
-            await _verify_password(staff.password_hash, password, settings=settings)
-            and staff.is_active
-        )
-    if ok and staff is not None and staff.totp_enabled and not _accept_totp(staff, totp_code):
-        ok = False
+        ok = await _verify_password(staff.password_hash, password, settings=settings)
+        reason = "password" if not ok else "inactive" if not staff.is_active else ""
+        if not reason and staff.totp_enabled and not _accept_totp(staff, totp_code):
+            reason = "code"
+        if reason:
+            # Attempts on a real account are audited (the caller commits even on failure);
+            # addresses typed for no account are not kept.
+            await record(
+                session,
+                actor=None,
+                actor_label="failed login",
+                action="staff.login_failed",
+                object_type="staff",
+                object_id=staff.id,
+                after={"reason": reason},
+            )
+            ok = False
     if not ok or staff is None:
         await throttle.failed(email=email, address=client_address)
         raise Unauthorized("Wrong e-mail address, password or code.", field="email")

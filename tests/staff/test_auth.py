@@ -73,6 +73,22 @@ async def test_wrong_password_is_refused_with_a_message(
     assert (await client.get("/api/v1/staff/me")).status_code == 401
 
 
+async def test_failed_logins_on_real_accounts_are_audited(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    editor = await create_staff(session, Role.editor, email="ed@campaign.example.org")
+    await session.commit()
+    for email in ("ed@campaign.example.org", "nobody@campaign.example.org"):
+        assert (await login(client, email, "wrong password here")).status_code == 401
+    entries = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+    # Only the attempt on the real account: an address typed for no account is not kept.
+    assert [(e.action, e.object_id, e.after, e.staff_id) for e in entries] == [
+        ("staff.login_failed", str(editor.id), {"reason": "password"}, None)
+    ]
+    assert entries[0].actor == "failed login"
+    assert "wrong password" not in str(entries[0].after)
+
+
 async def test_login_form_needs_its_csrf_token(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
