@@ -26,8 +26,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    column,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.types import TypeEngine
 
 from app.config import Settings
 from app.db import create_engine, utcnow
@@ -192,7 +205,7 @@ class Worker:
         while True:
             if batch is None or not batch.claimed:
                 if sent is not None:
-                    await self._guard(self._record(sent, keep=set()), once=once)
+                    await self._guard(self._record(sent, release=sent.domains), once=once)
                     sent = None
                 if self.stopping.is_set():
                     return
@@ -212,14 +225,44 @@ class Worker:
                 batch = await between
 
     async def _between(self, sent: Sent | None, *, keep: set[str], once: bool) -> Batch:
-        """Record the previous batch, then claim the next one (unless stopping)."""
-        if sent is not None:
-            await self._guard(self._record(sent, keep=keep), once=once)
+        """Record the previous batch and claim the next one (unless stopping).
+
+        On PostgreSQL the two run at once, on two connections: they touch different letters,
+        and the database gets a core of its own while this process sends. SQLite has one
+        writer: there the record comes first. `keep`: domains of the batch on the wire.
+        """
+        if sent is None or self.is_sqlite:
+            if sent is not None:
+                await self._guard(self._record(sent, release=sent.domains - keep), once=once)
+            return await self._next(keep, once=once)
+        recorded, claimed = await asyncio.gather(
+            self._guard(self._record(sent, release=set()), once=once),
+            self._next(keep, once=once),
+            return_exceptions=True,
+        )
+        for outcome in (recorded, claimed):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(claimed, Batch)
+        # The recorded batch's slots, unless the batch on the wire or the new one uses them (the
+        # record could not give them back itself: the claim may have just taken them again).
+        release = sent.domains - keep - set(claimed.slots)
+        if release:
+            await self._guard(self._release(release), once=once)
+        return claimed
+
+    async def _next(self, keep: set[str], *, once: bool) -> Batch:
         if self.stopping.is_set():
             return Batch.empty()
         await self._guard(self._housekeeping(), once=once)  # a busy worker still requeues, purges
         claim = self._claim(in_flight=frozenset(keep))
         return await self._guard(claim, once=once) or Batch.empty(CycleState.throttled)
+
+    async def _release(self, domains: set[str]) -> None:
+        """Give back the concurrency slots this worker holds on these domains."""
+        async with self._write() as conn:
+            keys = [pacing.domain_key(d) for d in sorted(domains)]
+            await self.budget.release_slots(conn, keys, holder=self.name)
 
     async def _guard(self, step: Awaitable[T], *, once: bool) -> T | None:
         """Run a database step; outside --once, survive its failure (the database may be down)."""
@@ -631,31 +674,45 @@ class Worker:
             else:
                 row["_status"] = LetterStatus.held
 
-    async def _record(self, sent: Sent, *, keep: set[str]) -> None:
-        """Write every outcome of a batch; give back the slots of domains no longer in hand."""
-        now = utcnow()
-        rows = [self._row(result, now) for result in sent.results]
+    def _outcomes(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+        """The UPDATE that writes the outcomes, and its parameters.
+
+        SQLite: one row per execution (its triggers are row triggers anyway). PostgreSQL: one
+        statement over unnest() of one array per column, so that the statistics' statement
+        trigger fires once per batch instead of once per letter.
+        """
+        guard = (LETTER.c.lease_owner == self.name, LETTER.c.status == LetterStatus.sending)
+        if self.is_sqlite:
+            o: Any = {name: bindparam(name) for name in OUTCOME_COLUMNS}
+            where = (LETTER.c.id == o["_id"], *guard)
+            parameters: Any = rows
+        else:
+            o = _UNNEST.c
+            where = (LETTER.c.id == o["_id"], *guard)
+            parameters = {name: [row[name] for row in rows] for name in OUTCOME_COLUMNS}
         statement = (
             update(LETTER)
-            .where(
-                LETTER.c.id == bindparam("_id"),
-                LETTER.c.lease_owner == self.name,
-                LETTER.c.status == LetterStatus.sending,
-            )
+            .where(*where)
             .values(
-                status=bindparam("_status"),
-                attempts=LETTER.c.attempts - bindparam("_undo"),
-                next_attempt_at=bindparam("_next"),
-                sent_at=bindparam("_sent_at"),
-                finished_at=bindparam("_finished_at"),
-                final_reply=bindparam("_reply"),
-                last_error=bindparam("_error"),
-                failure_class=bindparam("_class"),
+                status=o["_status"],
+                attempts=LETTER.c.attempts - o["_undo"],
+                next_attempt_at=o["_next"],
+                sent_at=o["_sent_at"],
+                finished_at=o["_finished_at"],
+                final_reply=o["_reply"],
+                last_error=o["_error"],
+                failure_class=o["_class"],
                 lease_owner=None,
                 lease_expires_at=None,
-                updated_at=now,
+                updated_at=bindparam("_now"),
             )
         )
+        return statement, parameters
+
+    async def _record(self, sent: Sent, *, release: set[str]) -> None:
+        """Write every outcome of a batch; give back the slots of the `release` domains."""
+        now = utcnow()
+        rows = [self._row(result, now) for result in sent.results]
         async with self._write() as conn:
             versions = {r.letter.appeal_version_id for r in sent.results}
             stopped = await pacing.stopped_versions(conn, versions)
@@ -673,9 +730,15 @@ class Worker:
                         row.update(_status=LetterStatus.cancelled, _finished_at=now)
                 await pacing.forget_letters(conn, cancelled)
             if rows:
-                await conn.execute(statement, rows)
+                statement, parameters = self._outcomes(rows)
+                if self.is_sqlite:
+                    for row in rows:
+                        row["_now"] = now
+                else:
+                    parameters["_now"] = now
+                await conn.execute(statement, parameters)
             await self.budget.release_slots(
-                conn, [pacing.domain_key(d) for d in sorted(sent.domains - keep)], holder=self.name
+                conn, [pacing.domain_key(d) for d in sorted(release)], holder=self.name
             )
             until = self.breaker.until()
             for domain in sorted(sent.opened - {RELAY}):
@@ -696,6 +759,25 @@ class Worker:
 
 
 DUE_REFRESH_SECONDS = 1.0
+
+# The outcome of one letter, as the record step writes it (see Worker._row).
+OUTCOME_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "_id": Integer(),
+    "_status": String(),
+    "_undo": Integer(),
+    "_next": DateTime(timezone=True),
+    "_sent_at": DateTime(timezone=True),
+    "_finished_at": DateTime(timezone=True),
+    "_reply": Text(),
+    "_error": Text(),
+    "_class": String(),
+}
+_UNNEST_COLUMNS = [column(name, type_) for name, type_ in OUTCOME_COLUMNS.items()]
+_UNNEST = (
+    func.unnest(*(bindparam(c.name, type_=ARRAY(c.type)) for c in _UNNEST_COLUMNS))
+    .table_valued(*_UNNEST_COLUMNS)
+    .render_derived(name="outcome")
+)
 
 
 def _burst(rate: float) -> float:
