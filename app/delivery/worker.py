@@ -4,9 +4,11 @@ One cycle: (1) in one transaction (BEGIN IMMEDIATE on SQLite; on PostgreSQL row 
 FOR UPDATE SKIP LOCKED, so any number of workers share the queue), take tokens from the shared
 buckets and claim that many due letters per domain, moving them to `sending` with this worker's
 lease; (2) send them over up to `smtp_pool_size` persistent connections, at most the granted
-slots per domain at once; (3) record every outcome in one executemany. The steps overlap: while
-a batch is on the wire, the previous one is recorded and the next one claimed. A worker that dies
-leaves `sending` letters whose lease runs out; any worker returns them to the queue.
+slots per domain at once; (3) record every outcome (one executemany on SQLite, one UPDATE over
+unnest() on PostgreSQL). The steps overlap: while a batch is on the wire, the previous one is
+recorded and the next one claimed (at the same time on PostgreSQL, one after the other on
+SQLite). A worker that dies leaves `sending` letters whose lease runs out; any worker returns
+them to the queue.
 """
 
 from __future__ import annotations
