@@ -4,9 +4,11 @@ One cycle: (1) in one transaction (BEGIN IMMEDIATE on SQLite; on PostgreSQL row 
 FOR UPDATE SKIP LOCKED, so any number of workers share the queue), take tokens from the shared
 buckets and claim that many due letters per domain, moving them to `sending` with this worker's
 lease; (2) send them over up to `smtp_pool_size` persistent connections, at most the granted
-slots per domain at once; (3) record every outcome in one executemany. The steps overlap: while
-a batch is on the wire, the previous one is recorded and the next one claimed. A worker that dies
-leaves `sending` letters whose lease runs out; any worker returns them to the queue.
+slots per domain at once; (3) record every outcome (one executemany on SQLite, one UPDATE over
+unnest() on PostgreSQL). The steps overlap: while a batch is on the wire, the previous one is
+recorded and the next one claimed (at the same time on PostgreSQL, one after the other on
+SQLite). A worker that dies leaves `sending` letters whose lease runs out; any worker returns
+them to the queue.
 """
 
 from __future__ import annotations
@@ -26,8 +28,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.types import TypeEngine
 
 from app.config import Settings
 from app.db import create_engine, utcnow
@@ -192,7 +208,7 @@ class Worker:
         while True:
             if batch is None or not batch.claimed:
                 if sent is not None:
-                    await self._guard(self._record(sent, keep=set()), once=once)
+                    await self._guard(self._record(sent, release=sent.domains), once=once)
                     sent = None
                 if self.stopping.is_set():
                     return
@@ -212,14 +228,44 @@ class Worker:
                 batch = await between
 
     async def _between(self, sent: Sent | None, *, keep: set[str], once: bool) -> Batch:
-        """Record the previous batch, then claim the next one (unless stopping)."""
-        if sent is not None:
-            await self._guard(self._record(sent, keep=keep), once=once)
+        """Record the previous batch and claim the next one (unless stopping).
+
+        On PostgreSQL the two run at once, on two connections: they touch different letters,
+        and the database gets a core of its own while this process sends. SQLite has one
+        writer: there the record comes first. `keep`: domains of the batch on the wire.
+        """
+        if sent is None or self.is_sqlite:
+            if sent is not None:
+                await self._guard(self._record(sent, release=sent.domains - keep), once=once)
+            return await self._next(keep, once=once)
+        recorded, claimed = await asyncio.gather(
+            self._guard(self._record(sent, release=set()), once=once),
+            self._next(keep, once=once),
+            return_exceptions=True,
+        )
+        for outcome in (recorded, claimed):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(claimed, Batch)
+        # The recorded batch's slots, unless the batch on the wire or the new one uses them (the
+        # record could not give them back itself: the claim may have just taken them again).
+        release = sent.domains - keep - set(claimed.slots)
+        if release:
+            await self._guard(self._release(release), once=once)
+        return claimed
+
+    async def _next(self, keep: set[str], *, once: bool) -> Batch:
         if self.stopping.is_set():
             return Batch.empty()
         await self._guard(self._housekeeping(), once=once)  # a busy worker still requeues, purges
         claim = self._claim(in_flight=frozenset(keep))
         return await self._guard(claim, once=once) or Batch.empty(CycleState.throttled)
+
+    async def _release(self, domains: set[str]) -> None:
+        """Give back the concurrency slots this worker holds on these domains."""
+        async with self._write() as conn:
+            keys = [pacing.domain_key(d) for d in sorted(domains)]
+            await self.budget.release_slots(conn, keys, holder=self.name)
 
     async def _guard(self, step: Awaitable[T], *, once: bool) -> T | None:
         """Run a database step; outside --once, survive its failure (the database may be down)."""
@@ -380,6 +426,7 @@ class Worker:
             await self.budget.refund(
                 conn, pacing.GLOBAL, granted_global - len(claimed), burst=_burst(s.send_rate)
             )
+        claimed = await self._with_messages(claimed)
         return Batch(claimed, slots, CycleState.worked if claimed else CycleState.throttled)
 
     async def _cancel_requested(
@@ -468,29 +515,40 @@ class Worker:
             )
         )
         rows = sorted(result.all(), key=lambda r: r.id)
-        if not rows:
-            return []
-        bodies = dict(
-            (
-                await conn.execute(
-                    select(MESSAGE.c.letter_id, MESSAGE.c.message).where(
-                        MESSAGE.c.letter_id.in_([r.id for r in rows])
-                    )
-                )
-            ).all()
-        )
+        # The message bytes are read after the claim commits (see _with_messages).
         return [
             Claimed(
                 r.id,
                 r.recipient_email,
                 domain,
-                bodies[r.id],
+                b"",
                 r.attempts,
                 r.first_attempt_at,
                 r.appeal_version_id,
             )
             for r in rows
         ]
+
+    async def _with_messages(self, claimed: list[Claimed]) -> list[Claimed]:
+        """Fill in the message bytes of claimed letters, outside the claim's transaction: it
+        then holds SQLite's write lock (and, on PostgreSQL, the statistics rows its trigger
+        updated) for less time. The letters are leased to this worker, and their messages are
+        only ever deleted once they are final, so nothing can change them meanwhile."""
+        if not claimed:
+            return claimed
+        ids = [c.id for c in claimed]
+        # PostgreSQL: one array parameter, rather than hundreds expanded into the SQL each time.
+        match = (
+            MESSAGE.c.letter_id.in_(ids)
+            if self.is_sqlite
+            else MESSAGE.c.letter_id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
+        )
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(MESSAGE.c.letter_id, MESSAGE.c.message).where(match))
+            bodies = dict(rows.all())
+        for letter in claimed:
+            letter.message = bodies[letter.id]
+        return claimed
 
     async def _renew_leases(self) -> None:
         """Extend the lease of every letter this worker holds, a few times per lease."""
@@ -631,31 +689,45 @@ class Worker:
             else:
                 row["_status"] = LetterStatus.held
 
-    async def _record(self, sent: Sent, *, keep: set[str]) -> None:
-        """Write every outcome of a batch; give back the slots of domains no longer in hand."""
-        now = utcnow()
-        rows = [self._row(result, now) for result in sent.results]
+    def _outcomes(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+        """The UPDATE that writes the outcomes, and its parameters.
+
+        SQLite: one row per execution (its triggers are row triggers anyway). PostgreSQL: one
+        statement over unnest() of one array per column, so that the statistics' statement
+        trigger fires once per batch instead of once per letter.
+        """
+        guard = (LETTER.c.lease_owner == self.name, LETTER.c.status == LetterStatus.sending)
+        if self.is_sqlite:
+            o: Any = {name: bindparam(name) for name in OUTCOME_COLUMNS}
+            where = (LETTER.c.id == o["_id"], *guard)
+            parameters: Any = rows
+        else:
+            o = _UNNEST.c
+            where = (LETTER.c.id == o["_id"], *guard)
+            parameters = {name: [row[name] for row in rows] for name in OUTCOME_COLUMNS}
         statement = (
             update(LETTER)
-            .where(
-                LETTER.c.id == bindparam("_id"),
-                LETTER.c.lease_owner == self.name,
-                LETTER.c.status == LetterStatus.sending,
-            )
+            .where(*where)
             .values(
-                status=bindparam("_status"),
-                attempts=LETTER.c.attempts - bindparam("_undo"),
-                next_attempt_at=bindparam("_next"),
-                sent_at=bindparam("_sent_at"),
-                finished_at=bindparam("_finished_at"),
-                final_reply=bindparam("_reply"),
-                last_error=bindparam("_error"),
-                failure_class=bindparam("_class"),
+                status=o["_status"],
+                attempts=LETTER.c.attempts - o["_undo"],
+                next_attempt_at=o["_next"],
+                sent_at=o["_sent_at"],
+                finished_at=o["_finished_at"],
+                final_reply=o["_reply"],
+                last_error=o["_error"],
+                failure_class=o["_class"],
                 lease_owner=None,
                 lease_expires_at=None,
-                updated_at=now,
+                updated_at=bindparam("_now"),
             )
         )
+        return statement, parameters
+
+    async def _record(self, sent: Sent, *, release: set[str]) -> None:
+        """Write every outcome of a batch; give back the slots of the `release` domains."""
+        now = utcnow()
+        rows = [self._row(result, now) for result in sent.results]
         async with self._write() as conn:
             versions = {r.letter.appeal_version_id for r in sent.results}
             stopped = await pacing.stopped_versions(conn, versions)
@@ -673,9 +745,15 @@ class Worker:
                         row.update(_status=LetterStatus.cancelled, _finished_at=now)
                 await pacing.forget_letters(conn, cancelled)
             if rows:
-                await conn.execute(statement, rows)
+                statement, parameters = self._outcomes(rows)
+                if self.is_sqlite:
+                    for row in rows:
+                        row["_now"] = now
+                else:
+                    parameters["_now"] = now
+                await conn.execute(statement, parameters)
             await self.budget.release_slots(
-                conn, [pacing.domain_key(d) for d in sorted(sent.domains - keep)], holder=self.name
+                conn, [pacing.domain_key(d) for d in sorted(release)], holder=self.name
             )
             until = self.breaker.until()
             for domain in sorted(sent.opened - {RELAY}):
@@ -696,6 +774,25 @@ class Worker:
 
 
 DUE_REFRESH_SECONDS = 1.0
+
+# The outcome of one letter, as the record step writes it (see Worker._row).
+OUTCOME_COLUMNS: dict[str, TypeEngine[Any]] = {
+    "_id": Integer(),
+    "_status": String(),
+    "_undo": Integer(),
+    "_next": DateTime(timezone=True),
+    "_sent_at": DateTime(timezone=True),
+    "_finished_at": DateTime(timezone=True),
+    "_reply": Text(),
+    "_error": Text(),
+    "_class": String(),
+}
+_UNNEST_COLUMNS = [column(name, type_) for name, type_ in OUTCOME_COLUMNS.items()]
+_UNNEST = (
+    func.unnest(*(bindparam(c.name, type_=ARRAY(c.type)) for c in _UNNEST_COLUMNS))
+    .table_valued(*_UNNEST_COLUMNS)
+    .render_derived(name="outcome")
+)
 
 
 def _burst(rate: float) -> float:
