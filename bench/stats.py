@@ -90,7 +90,6 @@ async def _registry(url: str) -> None:
 def _letters(deputies: list[tuple[int, str]], total: int, seed: int = 7) -> list[tuple[Any, ...]]:
     rng = random.Random(seed)
     statuses = [s for s, weight in STATUSES for _ in range(weight)]
-    body = b"x" * 600
     rows = []
     for i in range(total):
         deputy_id, email = deputies[rng.randrange(len(deputies))]
@@ -106,7 +105,6 @@ def _letters(deputies: list[tuple[int, str]], total: int, seed: int = 7) -> list
                 email,
                 email.rsplit("@", 1)[1],
                 f"<bench-{i}@appeals.example>",
-                body if recent else None,
                 "Имя Фамилия" if recent else None,
                 sender,
                 status,
@@ -127,7 +125,6 @@ COLUMNS = [
     "recipient_email",
     "recipient_domain",
     "message_id",
-    "message",
     "sender_name",
     "sender_email",
     "status",
