@@ -39,14 +39,12 @@ async def _export(
                 session, filter=parse_filter(campaign, region, since, until)
             )
             batches = stats_service.export_rows(session, scope=scope)
-            if fmt is ExportFormat.xlsx:
-                await export.write_xlsx(batches, path, count=count)
-                return
-            chunks: AsyncIterator[bytes] = (
-                export.csv_chunks(batches, count=count)
-                if fmt is ExportFormat.csv
-                else export.json_chunks(batches, count=count)
-            )
+            writers = {
+                ExportFormat.csv: export.csv_chunks,
+                ExportFormat.json: export.json_chunks,
+                ExportFormat.xlsx: export.xlsx_chunks,
+            }
+            chunks: AsyncIterator[bytes] = writers[fmt](batches, count=count)
             with path.open("wb") as file:
                 async for chunk in chunks:
                     file.write(chunk)
