@@ -59,19 +59,45 @@ async def csv_chunks(
             count(len(batch))
 
 
+class _JsonTexts(dict[Any, str]):
+    """JSON strings (or null) by value, each encoded once: the export's texts repeat."""
+
+    def __missing__(self, value: Any) -> str:
+        if len(self) >= TEXT_CACHE:
+            self.clear()
+        encoded = self[value] = _json_encode(value)
+        return encoded
+
+
+_json_encode = json.JSONEncoder(ensure_ascii=False).encode
+_TEXTS = len(EXPORT_COLUMNS) - len(STATUSES) - 1  # day, campaign ... domain; then the counts
+TEXT_CACHE = 200_000
+# One object per row as a %-format: the keys are fixed, the texts encoded once per distinct
+# value, the counts must be whole numbers (%d refuses anything else). As fast as the CSV, where
+# json.dumps per row took twice as long.
+_JSON_ROW = (
+    "{"
+    + ", ".join(
+        f"{_json_encode(name)}: {'%s' if i < _TEXTS else '%d'}"
+        for i, name in enumerate(EXPORT_COLUMNS)
+    )
+    + "}"
+)
+
+
 async def json_chunks(
     batches: Batches, *, count: Callable[[int], None] | None = None
 ) -> AsyncIterator[bytes]:
-    """A JSON array of objects, one per row, keyed by the export's column names."""
+    """A JSON array of objects, one per row (and line), keyed by the export's column names."""
     yield b"["
-    first = True
+    separator = "\n"
+    texts = _JsonTexts()
+    text = texts.__getitem__
     async for batch in batches:
-        parts = []
-        for row in batch:
-            record = json.dumps(dict(zip(EXPORT_COLUMNS, row, strict=True)), ensure_ascii=False)
-            parts.append(("\n" if first else ",\n") + record)
-            first = False
-        yield "".join(parts).encode()
+        parts = [_JSON_ROW % (*map(text, row[:_TEXTS]), *row[_TEXTS:]) for row in batch]
+        if parts:
+            yield (separator + ",\n".join(parts)).encode()
+            separator = ",\n"
         if count:
             count(len(batch))
     yield b"\n]\n"
