@@ -170,14 +170,14 @@ class _Serials(dict[Any, int]):
         return serial
 
 
-def _cell(index: int, kind: Kind) -> str:
-    """One cell's template: %d for the row number, then its value's conversion."""
-    ref = f"{column_letters(index)}%d"
+def _cell(index: int, kind: Kind, *, ref: bool = True) -> str:
+    """One cell's template: with `ref`, %d for the row number first; then its value."""
+    at = f' r="{column_letters(index)}%d"' if ref else ""
     if kind is Kind.text:
-        return f'<c r="{ref}" t="inlineStr"><is>%s</is></c>'
+        return f'<c{at} t="inlineStr"><is>%s</is></c>'
     if kind is Kind.date:
-        return f'<c r="{ref}" s="1"><v>%d</v></c>'
-    return f'<c r="{ref}"><v>%d</v></c>'
+        return f'<c{at} s="1"><v>%d</v></c>'
+    return f"<c{at}><v>%d</v></c>"
 
 
 class SheetWriter:
@@ -216,10 +216,13 @@ class SheetWriter:
             else index
             for kind in self._kinds
         ]
-        # One bytes %-format per row; its arguments: the row number, then (number, value) per
-        # cell. Bytes all along: no str of mixed scripts to build and encode again.
+        # One bytes %-format per row; its arguments: the row number, then each cell's value.
+        # Bytes all along: no str of mixed scripts to build and encode again. Cells of a full
+        # row go without their reference (optional: a cell without one follows the previous).
         self._template = (
-            '<row r="%d">' + "".join(_cell(i, k) for i, k in enumerate(self._kinds)) + "</row>"
+            '<row r="%d">'
+            + "".join(_cell(i, k, ref=False) for i, k in enumerate(self._kinds))
+            + "</row>"
         ).encode()
         self._row = 1
         self._sheet_file: Any = None
@@ -256,7 +259,6 @@ class SheetWriter:
         template = self._template
         converters = self._converters
         width = len(converters)
-        args: list[Any] = [0] * (2 * width + 1)
         parts = []
         n = self._row
         for row in rows:
@@ -264,15 +266,11 @@ class SheetWriter:
             if len(row) != width:
                 raise ValueError(f"row {n} has {len(row)} values, not {width}")
             try:
-                args[2::2] = map(call, converters, row)
+                parts.append(template % (n, *map(call, converters, row)))
             except (_Empty, TypeError):
                 if None not in row:
                     raise
                 parts.append(self._sparse(n, row))
-                continue
-            args[0] = n
-            args[1::2] = [n] * width
-            parts.append(template % tuple(args))
         self._row = n
         self._sheet_file.write(b"".join(parts))
         return self._sink.take()

@@ -3,15 +3,20 @@ escaped, typed, and in a valid package, whatever the text holds."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
+import shutil
+import subprocess
 import zipfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import openpyxl
 import pytest
+from openpyxl.cell.cell import Cell
 
 from app.stats import xlsx
 from app.stats.export import _safe
@@ -87,7 +92,7 @@ def test_dates_are_date_cells_and_numbers_are_numbers() -> None:
     book = openpyxl.load_workbook(io.BytesIO(data))
     sheet = book["letters"]
     cells = [sheet.cell(row=r, column=1) for r in (2, 3, 4)]
-    assert all(c.is_date for c in cells)
+    assert all(isinstance(c, Cell) and c.is_date for c in cells)
     assert cells[0].number_format == "yyyy\\-mm\\-dd"
     assert [c.value for c in cells] == [
         dt.datetime(2026, 11, 20),
@@ -160,3 +165,32 @@ def test_xml_text() -> None:
     assert xml_text("a") == "<t>a</t>"
     assert xml_text(" a") == '<t xml:space="preserve"> a</t>'
     assert xml_text("a<&>\x01\r") == '<t xml:space="preserve">a&lt;&amp;&gt;&#13;</t>'
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_reads_it(tmp_path: Path) -> None:
+    """A second, independent reader (optional: only where LibreOffice is installed)."""
+    rows = [("2026-11-20", raw, i) for i, (raw, _) in enumerate(TRICKY)]
+    (tmp_path / "book.xlsx").write_bytes(build(rows))
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{tmp_path}/profile",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76",  # comma, double quote, UTF-8
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "book.xlsx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with (tmp_path / "book.csv").open(encoding="utf-8", newline="") as file:
+        values = list(csv.reader(file))
+    assert values[0] == ["day", "name", "n"]
+    assert [row[0] for row in values[1:]] == ["2026-11-20"] * len(TRICKY)
+    assert [row[2] for row in values[1:]] == [str(i) for i in range(len(TRICKY))]
+    expected = [e.replace("\r\n", "\n") for _, e in TRICKY]
+    assert [row[1].replace("\r\n", "\n") for row in values[1:]] == expected
