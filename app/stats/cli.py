@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -88,6 +89,9 @@ def export_command(
         if progress is not None:
             progress.update(task, completed=rows)
 
+    # The objects of the imported modules will live as long as the process: out of the cyclic
+    # GC's sight, its full collections (several during a large export) no longer rescan them.
+    gc.freeze()
     try:
         asyncio.run(
             _export(

@@ -112,13 +112,23 @@ async def xlsx_chunks(
         "letters", list(zip(EXPORT_COLUMNS, XLSX_KINDS, strict=True)), prepare=_safe
     )
     yield sheet.start()
-    async for batch in batches:
-        # Pure Python and zlib: off the event loop, one batch at a time.
-        chunk = await asyncio.to_thread(sheet.add, batch)
-        if chunk:
-            yield chunk
-        if count:
-            count(len(batch))
+    # Each batch is written in a thread (off the event loop) while the next one is read: the
+    # database works on it meanwhile (PostgreSQL in its own process; SQLite without the GIL).
+    writing: asyncio.Future[bytes] | None = None
+    try:
+        async for batch in batches:
+            if writing is not None:
+                if chunk := await writing:
+                    yield chunk
+            writing = asyncio.ensure_future(asyncio.to_thread(sheet.add, batch))
+            if count:
+                count(len(batch))
+        if writing is not None:
+            yield await writing
+            writing = None
+    finally:
+        if writing is not None:  # stopped early (the client went away): let it finish
+            await asyncio.wait([writing])
     yield sheet.finish()
 
 

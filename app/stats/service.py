@@ -44,7 +44,7 @@ PUBLIC_TTL_SECONDS = 30.0
 _public_cache: dict[tuple[str, int | None], tuple[float, int]] = {}
 
 # Counter rows fetched at a time by the export.
-FETCH = 1_000
+FETCH = 2_000
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "day",
@@ -408,7 +408,8 @@ async def export_rows(
     # Core, not the ORM, and plain tuples: this loop runs once per counter row.
     # Fetched in small partitions: a partition's rows outlive a few collections of the cyclic GC,
     # and at 10,000 they were promoted to its oldest generation, whose full collections (a scan
-    # of every object of the process) then cost about a second over 500,000 rows.
+    # of every object of the process) then cost about a second over 500,000 rows. 2,000 was the
+    # fastest of 1,000, 2,000 and 5,000 on PostgreSQL (fewer round trips, little promoted).
     result = await connection.stream(query.execution_options(yield_per=FETCH))
     batch: list[tuple[Any, ...]] = []
     key: tuple[Any, ...] | None = None
