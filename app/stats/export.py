@@ -71,7 +71,7 @@ class _JsonTexts(dict[Any, str]):
 
 _json_encode = json.JSONEncoder(ensure_ascii=False).encode
 _TEXTS = len(EXPORT_COLUMNS) - len(STATUSES) - 1  # day, campaign ... domain; then the counts
-TEXT_CACHE = 200_000
+TEXT_CACHE = 100_000  # distinct texts kept encoded (bounded memory)
 # One object per row as a %-format: the keys are fixed, the texts encoded once per distinct
 # value, the counts must be whole numbers (%d refuses anything else). As fast as the CSV, where
 # json.dumps per row took twice as long.

@@ -1,12 +1,12 @@
 """A streaming XLSX writer for one sheet of plain values: text, whole numbers and dates.
 
-Why our own: openpyxl (write-only), XlsxWriter (constant_memory) and pyexcelerate all spend
-10 s or more on 500,000 rows of the export's shape before the database is even read (measured
-in bench/xlsx_writers.py; figures in bench/README.md), and the export must take under 10 s.
-This writer serialises a whole row with one `str.format` over a per-sheet template, escapes each
-distinct string once (the values repeat: registry codes, names, domains), and streams the
-worksheet XML through `zipfile` into a sink that the caller drains after every batch: nothing is
-held but the current batch, the compressor's window and a cache of distinct strings.
+Why our own: openpyxl (write-only), XlsxWriter (constant_memory) and pyexcelerate need 30 to 90 s
+for 500,000 rows of the export's shape before the database is even read (bench/xlsx_writers.py;
+figures in bench/README.md), and the whole export must take under 10 s. This writer serialises
+a row with one bytes %-format over a per-sheet template, escapes each distinct string once (the
+values repeat: registry codes, names, domains), and streams the worksheet XML through `zipfile`
+into a sink that the caller drains after every batch: nothing is held but the current batch, the
+compressor's window and a bounded cache of distinct strings.
 
 Strings are inline strings (no shared-string table to keep until the end), dates are day serials
 with a `yyyy-mm-dd` style, numbers are numbers. Characters XML 1.0 cannot carry are dropped.
@@ -23,9 +23,9 @@ from operator import call, index
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-# Cache at most this many distinct strings; past it, cleared (memory stays bounded whatever the
-# data; the export's strings come from the registry, far fewer than this).
-STRING_CACHE = 200_000
+# Cache at most this many distinct strings (about 25 MB at most); past it, cleared: memory stays
+# bounded whatever the data. The export's strings come from the registry, usually far fewer.
+STRING_CACHE = 100_000
 
 _EPOCH = dt.date(1899, 12, 30)  # day 0 of the spreadsheet date system (1900, Lotus-compatible)
 # What XML 1.0 cannot carry at all: control characters other than tab, newline and carriage
