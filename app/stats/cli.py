@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -39,14 +40,12 @@ async def _export(
                 session, filter=parse_filter(campaign, region, since, until)
             )
             batches = stats_service.export_rows(session, scope=scope)
-            if fmt is ExportFormat.xlsx:
-                await export.write_xlsx(batches, path, count=count)
-                return
-            chunks: AsyncIterator[bytes] = (
-                export.csv_chunks(batches, count=count)
-                if fmt is ExportFormat.csv
-                else export.json_chunks(batches, count=count)
-            )
+            writers = {
+                ExportFormat.csv: export.csv_chunks,
+                ExportFormat.json: export.json_chunks,
+                ExportFormat.xlsx: export.xlsx_chunks,
+            }
+            chunks: AsyncIterator[bytes] = writers[fmt](batches, count=count)
             with path.open("wb") as file:
                 async for chunk in chunks:
                     file.write(chunk)
@@ -90,6 +89,9 @@ def export_command(
         if progress is not None:
             progress.update(task, completed=rows)
 
+    # The objects of the imported modules will live as long as the process: out of the cyclic
+    # GC's sight, its full collections (several during a large export) no longer rescan them.
+    gc.freeze()
     try:
         asyncio.run(
             _export(

@@ -1,8 +1,8 @@
 """Export writers: CSV, a JSON array and XLSX, from batches of aggregate rows.
 
-Each writer consumes batches as they come from a server-side cursor and holds one batch at a
-time: CSV and JSON are yielded as byte chunks; XLSX is built by openpyxl in write-only mode into a
-temporary file (it streams rows to disk), which is then read back in chunks.
+Each writer consumes batches as they come from a server-side cursor, holds one batch at a time
+and yields byte chunks: the HTTP route streams them, the CLI writes them to a file. XLSX is made
+by our streaming writer (app.stats.xlsx): openpyxl needed 87-127 s for 500,000 rows.
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import tempfile
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-
-from app.stats.schemas import ExportFormat
+from app.stats.schemas import STATUSES, ExportFormat
 from app.stats.service import EXPORT_COLUMNS
+from app.stats.xlsx import Kind, SheetWriter
 
 Batches = AsyncIterator[list[tuple[Any, ...]]]
 MEDIA_TYPES = {
@@ -29,7 +25,8 @@ MEDIA_TYPES = {
     ExportFormat.json: "application/json",
     ExportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-CHUNK = 64 * 1024
+# The day, six texts (campaign, region, legislature, deputy id and name, domain), the counts.
+XLSX_KINDS = (Kind.date, *(Kind.text,) * 6, *(Kind.integer,) * (len(STATUSES) + 1))
 # A cell starting with one of these is a formula to a spreadsheet: quote it (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -62,58 +59,77 @@ async def csv_chunks(
             count(len(batch))
 
 
+class _JsonTexts(dict[Any, str]):
+    """JSON strings (or null) by value, each encoded once: the export's texts repeat."""
+
+    def __missing__(self, value: Any) -> str:
+        if len(self) >= TEXT_CACHE:
+            self.clear()
+        encoded = self[value] = _json_encode(value)
+        return encoded
+
+
+_json_encode = json.JSONEncoder(ensure_ascii=False).encode
+_TEXTS = len(EXPORT_COLUMNS) - len(STATUSES) - 1  # day, campaign ... domain; then the counts
+TEXT_CACHE = 100_000  # distinct texts kept encoded (bounded memory)
+# One object per row as a %-format: the keys are fixed, the texts encoded once per distinct
+# value, the counts must be whole numbers (%d refuses anything else). As fast as the CSV, where
+# json.dumps per row took twice as long.
+_JSON_ROW = (
+    "{"
+    + ", ".join(
+        f"{_json_encode(name)}: {'%s' if i < _TEXTS else '%d'}"
+        for i, name in enumerate(EXPORT_COLUMNS)
+    )
+    + "}"
+)
+
+
 async def json_chunks(
     batches: Batches, *, count: Callable[[int], None] | None = None
 ) -> AsyncIterator[bytes]:
-    """A JSON array of objects, one per row, keyed by the export's column names."""
+    """A JSON array of objects, one per row (and line), keyed by the export's column names."""
     yield b"["
-    first = True
+    separator = "\n"
+    texts = _JsonTexts()
+    text = texts.__getitem__
     async for batch in batches:
-        parts = []
-        for row in batch:
-            record = json.dumps(dict(zip(EXPORT_COLUMNS, row, strict=True)), ensure_ascii=False)
-            parts.append(("\n" if first else ",\n") + record)
-            first = False
-        yield "".join(parts).encode()
+        parts = [_JSON_ROW % (*map(text, row[:_TEXTS]), *row[_TEXTS:]) for row in batch]
+        if parts:
+            yield (separator + ",\n".join(parts)).encode()
+            separator = ",\n"
         if count:
             count(len(batch))
     yield b"\n]\n"
 
 
-async def write_xlsx(
-    batches: Batches, path: Path, *, count: Callable[[int], None] | None = None
-) -> None:
-    """An XLSX workbook with one sheet, written to `path` in write-only mode (bounded memory)."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("letters")
-    sheet.append(list(EXPORT_COLUMNS))
-
-    def append(batch: list[tuple[Any, ...]]) -> None:
-        for row in batch:
-            sheet.append(
-                [dt.date.fromisoformat(row[0]), *row[1:4], _safe(row[4]), _safe(row[5]), *row[6:]]
-            )
-
-    async for batch in batches:
-        # openpyxl is slow Python: keep it off the event loop, one batch at a time.
-        await asyncio.to_thread(append, batch)
-        if count:
-            count(len(batch))
-    await asyncio.to_thread(workbook.save, path)
-
-
-async def xlsx_chunks(batches: Batches) -> AsyncIterator[bytes]:
-    """The XLSX workbook as byte chunks, through a temporary file removed afterwards."""
-    handle, name = tempfile.mkstemp(prefix="appeals-export-", suffix=".xlsx")
-    os.close(handle)
-    path = Path(name)
+async def xlsx_chunks(
+    batches: Batches, *, count: Callable[[int], None] | None = None
+) -> AsyncIterator[bytes]:
+    """An XLSX workbook with one sheet, `letters`, streamed: the day is a date cell, the counts
+    are numbers, every text passes `_safe` (once per distinct value)."""
+    sheet = SheetWriter(
+        "letters", list(zip(EXPORT_COLUMNS, XLSX_KINDS, strict=True)), prepare=_safe
+    )
+    yield sheet.start()
+    # Each batch is written in a thread (off the event loop) while the next one is read: the
+    # database works on it meanwhile (PostgreSQL in its own process; SQLite without the GIL).
+    writing: asyncio.Future[bytes] | None = None
     try:
-        await write_xlsx(batches, path)
-        with path.open("rb") as file:
-            while chunk := await asyncio.to_thread(file.read, CHUNK):
-                yield chunk
+        async for batch in batches:
+            if writing is not None:
+                if chunk := await writing:
+                    yield chunk
+            writing = asyncio.ensure_future(asyncio.to_thread(sheet.add, batch))
+            if count:
+                count(len(batch))
+        if writing is not None:
+            yield await writing
+            writing = None
     finally:
-        path.unlink(missing_ok=True)
+        if writing is not None:  # stopped early (the client went away): let it finish
+            await asyncio.wait([writing])
+    yield sheet.finish()
 
 
 def chunks(fmt: ExportFormat, batches: Batches) -> AsyncIterator[bytes]:

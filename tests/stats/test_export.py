@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -17,11 +18,20 @@ import openpyxl
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.campaigns.models import CampaignStatus
 from app.config import Settings
 from app.staff.models import Role
 from app.stats.schemas import STATUSES
 from app.stats.service import EXPORT_COLUMNS
-from tests.factories import create_api_token, create_staff
+from tests.factories import (
+    create_api_token,
+    create_campaign,
+    create_deputy,
+    create_legislature,
+    create_letter,
+    create_region,
+    create_staff,
+)
 from tests.staff.auth import login_ok
 from tests.stats.seed import DAY2, SENDER_EMAIL, SENDER_NAME, seed
 
@@ -101,6 +111,64 @@ async def test_exports_agree_with_the_totals(
     page = await client.get(f"/staff/stats/export.{fmt}")
     assert page.status_code == 200
     assert sums(read_rows(fmt, page.content)) == seeded.totals
+
+
+# Registry text is free text: markup, ampersands, control characters, formula-like values.
+TRICKY_ID = "=cmd|' /C calc'!A0"
+TRICKY_SURNAME = "<b>Ёлкина</b> & \x07Сыновья"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "json"])
+async def test_export_of_tricky_text_and_of_nothing(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, fmt: str
+) -> None:
+    campaign = await create_campaign(session, slug="tricky", status=CampaignStatus.published)
+    region = await create_region(session, code="RU-TSX")
+    legislature = await create_legislature(session, region=region, code="RU-TSX-<&>")
+    deputy = await create_deputy(
+        session,
+        legislature=legislature,
+        external_id=TRICKY_ID,
+        surname=TRICKY_SURNAME,
+        first_name="+Анна",
+        patronymic="",
+        email="tricky@duma-x.example.org",
+    )
+    letters = [
+        await create_letter(session, settings=settings, deputy=deputy, campaign_id=campaign.id)
+        for _ in range(2)
+    ]
+    day = letters[0].created_at.astimezone(dt.UTC).date()
+    analyst = await create_staff(session, Role.analyst)
+    token = await create_api_token(session, analyst)
+    await session.commit()
+    auth = {"authorization": f"Bearer {token}"}
+
+    response = await client.get("/api/v1/staff/stats/export", params={"format": fmt}, headers=auth)
+    assert response.status_code == 200
+    [row] = read_rows(fmt, response.content)
+    # CSV and XLSX quote formula-like text (the XLSX drops the BEL that XML cannot carry);
+    # JSON is data for programs and keeps the text as it is.
+    quoted = fmt != "json"
+    assert row["deputy_id"] == ("'" if quoted else "") + TRICKY_ID
+    name = TRICKY_SURNAME.replace("\x07", "") if fmt == "xlsx" else TRICKY_SURNAME
+    assert row["deputy"] == f"{name} +Анна"
+    assert row["legislature"] == "RU-TSX-<&>"
+    assert row["region"] == "RU-TSX"
+    assert row["campaign"] == "tricky"
+    assert row["recipient_domain"] == "duma-x.example.org"
+    assert int(row["queued"]) == int(row["total"]) == 2
+    # A real date cell in the workbook (openpyxl reads it as a midnight datetime).
+    assert row["day"] == (dt.datetime.combine(day, dt.time()) if fmt == "xlsx" else str(day))
+
+    # Nothing under the filter: the header (or an empty array) alone, still a valid file.
+    empty = await client.get(
+        "/api/v1/staff/stats/export",
+        params={"format": fmt, "until": "2001-01-01"},
+        headers=auth,
+    )
+    assert empty.status_code == 200
+    assert read_rows(fmt, empty.content) == []
 
 
 async def _appeals(database_url: str, *args: str) -> tuple[int, str, str]:
