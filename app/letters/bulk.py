@@ -107,6 +107,7 @@ async def create_letters(
     sender_name = delivery_message.clean_text(sender_name)
     dkim = _dkim(settings)
     now = utcnow()
+    memo: dict[tuple[str, ...], str] = {}  # headers repeated in these letters, encoded once
 
     def build(deputy: Deputy, version: AppealVersion) -> dict[str, Any]:
         subject, body = campaigns_service.render_letter(
@@ -134,6 +135,7 @@ async def create_letters(
                 message_id=message_id,
                 date=now,
                 dkim=dkim,
+                memo=memo,
             ),
             "sender_name": sender_name,
             "sender_email": sender_email,
