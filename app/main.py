@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -115,14 +116,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             async with (
-                embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker),
+                embedded_delivery(
+                    settings, engine=engine, sessionmaker=sessionmaker, wake=outbox_wake
+                ),
                 periodic_purge(sessionmaker, settings),
             ):
                 yield
         finally:
-            mailer = getattr(app.state, "citizen_mailer", None)
-            if mailer is not None:
-                await mailer.aclose()
             await rate_limiter.aclose()
             await engine.dispose()
 
@@ -135,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    # Set after each submission: the embedded worker's confirmation sender wakes at once.
+    outbox_wake = app.state.outbox_wake = asyncio.Event()
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
     # The last added is the outermost: failsafe answers inside the language and security layers.

@@ -22,7 +22,7 @@ from app.errors import InvalidInput, NotFound
 from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.letters import altcha_check, flow, web
-from app.letters.mailer import Mailer, build_confirmation
+from app.letters.mailer import queue_confirmation
 from app.letters.models import LetterStatus
 from app.letters.schemas import (
     CancelIn,
@@ -42,13 +42,6 @@ api = APIRouter(prefix="/api/v1", tags=["citizens"])
 SlugPath = Annotated[str, Path(max_length=80, pattern=r"^[A-Za-z0-9_-]+$")]
 CodePath = Annotated[str, Path(max_length=6, pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$")]
 TokenPath = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
-
-
-def _mailer(request: Request) -> Mailer:
-    mailer: Mailer | None = getattr(request.app.state, "citizen_mailer", None)
-    if mailer is None:
-        mailer = request.app.state.citizen_mailer = Mailer(request.app.state.settings)
-    return mailer
 
 
 def _redirect(request: Request, name: str, **params: Any) -> RedirectResponse:
@@ -87,7 +80,6 @@ async def _do_submit(
         language=i18n.current_language.get(),
         settings=settings,
     )
-    await session.commit()
     count = len(submitted.submission.deputy_ids)
     confirm_url = base + str(
         request.app.url_path_for("confirm_page", token=submitted.confirm_token)
@@ -119,14 +111,19 @@ async def _do_submit(
             ),
         ]
     )
-    _mailer(request).send(
-        build_confirmation(
-            settings=settings,
-            to=form.sender.email,
-            subject=_("Confirm your letters to deputies"),
-            body=body + "\n",
-        )
+    # The e-mail goes to the outbox in the same transaction: stored with the submission or not at
+    # all. The delivery worker sends it (woken at once when it runs in this process).
+    queue_confirmation(
+        session,
+        to=form.sender.email,
+        subject=_("Confirm your letters to deputies"),
+        body=body + "\n",
+        expires_at=submitted.submission.expires_at,
     )
+    await session.commit()
+    wake: asyncio.Event | None = getattr(request.app.state, "outbox_wake", None)
+    if wake is not None:
+        wake.set()
     return submitted
 
 
