@@ -26,6 +26,7 @@ from app.failsafe import FailsafeMiddleware
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
 from app.letters import routes as letters_routes
+from app.letters.cache import IntakeCache
 from app.letters.tasks import periodic_purge
 from app.letters.web import BodyLimitMiddleware
 from app.ratelimit import RateLimiter
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     # Set after each submission: the embedded worker's confirmation sender wakes at once.
     outbox_wake = app.state.outbox_wake = asyncio.Event()
+    app.state.intake_cache = IntakeCache(settings.campaign_cache_seconds)
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
     # The last added is the outermost: failsafe answers inside the language and security layers.

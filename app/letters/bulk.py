@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import service as campaigns_service
-from app.campaigns.models import AppealVersion, VersionRotation
+from app.campaigns.models import AppealVersion, VersionRotation, VersionStatus
 from app.config import Settings
 from app.db import utcnow
 from app.delivery import message as delivery_message
@@ -62,7 +62,24 @@ async def _current(
 
 
 async def _approved(session: AsyncSession, *, campaign_id: int) -> list[AppealVersion]:
-    versions = await campaigns_service.approved_versions(session, campaign_id=campaign_id)
+    """The approved versions, locked (FOR SHARE on PostgreSQL) until the letters are committed:
+    a lawyer's withdrawal (an UPDATE of the version) then waits for this confirmation and holds
+    its letters, or, if it came first, this confirmation no longer sees the version. SQLite
+    needs no lock: the confirmation holds the database's write lock from its first statement."""
+    if session.get_bind().dialect.name != "postgresql":
+        versions = await campaigns_service.approved_versions(session, campaign_id=campaign_id)
+    else:
+        versions = list(
+            await session.scalars(
+                select(AppealVersion)
+                .where(
+                    AppealVersion.campaign_id == campaign_id,
+                    AppealVersion.status == VersionStatus.approved,
+                )
+                .order_by(AppealVersion.id)
+                .with_for_update(read=True)
+            )
+        )
     if not versions:
         raise Conflict("This campaign has no approved text at the moment.", field="campaign_id")
     return versions

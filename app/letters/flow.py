@@ -17,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -221,7 +222,7 @@ async def already_written(
     return set(rows)
 
 
-def citizen_values(sender: SenderIn, *, campaign: Campaign) -> dict[str, str]:
+def citizen_values(sender: SenderIn, *, campaign: CampaignRef) -> dict[str, str]:
     values = {"full_name": sender.full_name, "locality": sender.locality}
     if campaign.requires_address:
         values["address"] = sender.postal_address
@@ -256,6 +257,16 @@ async def preview_letters(
 # --- submission --------------------------------------------------------------------------------
 
 
+class CampaignRef(Protocol):
+    """What a submission needs of its campaign: an ORM Campaign or a cached snapshot."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def requires_address(self) -> bool: ...
+
+
 @dataclass
 class Submitted:
     submission: Submission
@@ -267,7 +278,7 @@ class Submitted:
 async def submit(
     session: AsyncSession,
     *,
-    campaign: Campaign,
+    campaign: CampaignRef,
     region_code: str,
     deputy_ids: Sequence[int],
     sender: SenderIn,

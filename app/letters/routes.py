@@ -11,17 +11,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from app import i18n
 from app.campaigns.models import Campaign
 from app.config import Settings
 from app.db import begin_write
-from app.dependencies import RateLimiterDep, SessionDep, SettingsDep
+from app.dependencies import PlainSessionDep, RateLimiterDep, SessionDep, SettingsDep
 from app.deputies import service as deputies_service
 from app.errors import InvalidInput, NotFound
 from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.letters import altcha_check, flow, web
+from app.letters.cache import IntakeCache, OpenCampaign
 from app.letters.mailer import queue_confirmation
 from app.letters.models import LetterStatus
 from app.letters.schemas import (
@@ -57,7 +59,7 @@ async def _do_submit(
     settings: Settings,
     limiter: Any,
     *,
-    campaign: Campaign,
+    campaign: OpenCampaign,
     region_code: str,
     form: web.SenderForm,
 ) -> flow.Submitted:
@@ -236,12 +238,9 @@ async def form_page(
     return await _form_page(request, session, settings, slug=slug, code=code)
 
 
-async def _read_form(
-    request: Request, session: AsyncSession, slug: str, code: str
-) -> tuple[Campaign, list[int], web.SenderForm, bool]:
-    raw = await request.form()
-    campaign = await flow.get_open_campaign(session, slug=slug)
-    deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
+def _validate_form(
+    raw: FormData, *, deputy_ids: list[int], requires_address: bool
+) -> tuple[web.SenderForm, bool]:
     values = {k: v for k, v in raw.items() if isinstance(v, str)}
     form = web.validate_sender(
         values=values,
@@ -249,9 +248,40 @@ async def _read_form(
         allowed_deputy_ids=set(deputy_ids),
         consent=raw.get("consent") == "yes",
         reply_to=raw.get("reply_to") == "yes",
-        requires_address=campaign.requires_address,
+        requires_address=requires_address,
     )
     bot = bool(str(raw.get(web.HONEYPOT, "")).strip())
+    return form, bot
+
+
+async def _read_form(
+    request: Request, session: AsyncSession, slug: str, code: str
+) -> tuple[Campaign, list[int], web.SenderForm, bool]:
+    raw = await request.form()
+    campaign = await flow.get_open_campaign(session, slug=slug)
+    deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
+    form, bot = _validate_form(
+        raw, deputy_ids=deputy_ids, requires_address=campaign.requires_address
+    )
+    return campaign, deputy_ids, form, bot
+
+
+def _cache(request: Request) -> IntakeCache:
+    cache: IntakeCache = request.app.state.intake_cache
+    return cache
+
+
+async def _read_submit_form(
+    request: Request, session: AsyncSession, slug: str, code: str
+) -> tuple[OpenCampaign, list[int], web.SenderForm, bool]:
+    """As _read_form, the campaign and its deputies from the process's short-lived snapshot."""
+    raw = await request.form()
+    campaign, deputy_ids = await _cache(request).campaign_and_deputies(
+        session, slug=slug, region_code=code
+    )
+    form, bot = _validate_form(
+        raw, deputy_ids=deputy_ids, requires_address=campaign.requires_address
+    )
     return campaign, deputy_ids, form, bot
 
 
@@ -295,11 +325,11 @@ async def submit_page(
     request: Request,
     slug: SlugPath,
     code: CodePath,
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> Response:
-    campaign, deputy_ids, form, bot = await _read_form(request, session, slug, code)
+    campaign, deputy_ids, form, bot = await _read_submit_form(request, session, slug, code)
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
         return _redirect(request, "check_email")
@@ -327,6 +357,7 @@ async def submit_page(
             form=form,
         )
     except flow.AlreadyWritten as exc:
+        await session.rollback()  # let the write lock go before the page is drawn
         key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
         written = await flow.already_written(
             session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
@@ -488,15 +519,14 @@ async def api_submit(
     request: Request,
     slug: SlugPath,
     data: Annotated[SubmissionIn, Body()],
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> SubmissionOut:
     """Submit letters: an e-mail with a confirmation link goes to the citizen; the letters are
     created when it is followed (POST /confirmations)."""
-    campaign = await flow.get_open_campaign(session, slug=slug)
-    deputy_ids = await flow.campaign_deputy_ids(
-        session, campaign=campaign, region_code=data.region_code
+    campaign, deputy_ids = await _cache(request).campaign_and_deputies(
+        session, slug=slug, region_code=data.region_code
     )
     form = web.validate_sender(
         values=data.model_dump(include={"full_name", "email", "locality", "postal_address"}),
