@@ -330,6 +330,10 @@ class Confirmed:
     submission: Submission
     letter_ids: list[int]
     skipped_deputy_ids: list[int]
+    # The letters just made (all queued), each with its deputy, and the campaign's title: what
+    # the answer shows, without reading them back.
+    deputies: list[Deputy] = field(default_factory=list)
+    campaign_title: str = ""
 
 
 async def find_by_confirm_token(
@@ -400,9 +404,10 @@ async def confirm(session: AsyncSession, *, token: str, settings: Settings) -> C
     written = await already_written(
         session, campaign_id=campaign.id, deputy_ids=[d.id for d in deputies], key=key
     )
+    writing = [d for d in deputies if d.id not in written]
     letter_ids = await bulk.create_letters(
         session,
-        deputies=[d for d in deputies if d.id not in written],
+        deputies=writing,
         campaign_id=campaign.id,
         campaign_title=campaign.title,
         citizen=citizen_values(sender, campaign=campaign),
@@ -420,7 +425,7 @@ async def confirm(session: AsyncSession, *, token: str, settings: Settings) -> C
     submission.full_name = submission.email = submission.locality = None
     submission.postal_address = None
     await session.flush()
-    return Confirmed(submission, letter_ids, skipped)
+    return Confirmed(submission, letter_ids, skipped, writing, campaign.title)
 
 
 async def _campaign_slug(session: AsyncSession, campaign_id: int) -> str:

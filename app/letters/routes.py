@@ -584,7 +584,23 @@ async def api_confirm(
     """Confirm a submission with the token of its e-mail link: the letters are created."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
     confirmed = await _do_confirm(session, settings, data.token)
-    return _status_out(await flow.status_of(session, submission=confirmed.submission))
+    # The letters were just made, all queued: shown from what the confirmation holds.
+    queued = LetterStatus.queued
+    return StatusOut(
+        submission=confirmed.submission.status,
+        campaign=confirmed.campaign_title,
+        letters=[
+            LetterStatusOut(
+                id=letter_id,
+                deputy_id=deputy.id,
+                deputy_name=deputy.full_name,
+                status=flow.SHOWN_STATUS[queued],
+                cancellable=queued in flow.CANCELLABLE,
+            )
+            for letter_id, deputy in zip(confirmed.letter_ids, confirmed.deputies, strict=True)
+        ],
+        skipped_deputy_ids=confirmed.skipped_deputy_ids,
+    )
 
 
 @api.get("/status/{token}", response_model=StatusOut)
