@@ -13,7 +13,8 @@ tests/letters/test_bulk.py checks that both ways give the same letters.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -93,7 +94,19 @@ def _dkim(settings: Settings) -> delivery_message.DkimKey | None:
     )
 
 
-async def create_letters(
+@dataclass
+class Prepared:
+    """Letters rendered and built ahead of the write transaction (see prepare_letters)."""
+
+    campaign_id: int
+    deputies: list[Deputy]
+    versions: list[AppealVersion]
+    predicted: dict[int, AppealVersion]
+    rows: dict[int, dict[str, Any]]  # by deputy id
+    build: Callable[[Deputy, AppealVersion], dict[str, Any]]
+
+
+async def prepare_letters(
     session: AsyncSession,
     *,
     deputies: Sequence[Deputy],
@@ -106,14 +119,13 @@ async def create_letters(
     sender_key: str,
     date: dt.date,
     settings: Settings,
-) -> list[int]:
-    """Queue one letter per deputy (legislature and region loaded); returns their ids in order."""
+) -> Prepared:
+    """Render and build one letter per deputy (legislature and region loaded) with the variant
+    the counters predict; nothing is written. This is the CPU-heavy part (50 texts rendered in
+    the sandbox, 50 messages built): done before the write transaction, it holds no lock (the
+    whole database on SQLite, the counters' rows on PostgreSQL). insert_letters re-checks."""
     ids = [d.id for d in deputies]
     versions = await _approved(session, campaign_id=campaign_id)
-    # The counters are taken last, so that their rows stay locked (PostgreSQL) only for the
-    # INSERT and the commit, not while 50 letters are rendered: each letter is built with the
-    # variant the counters predict, and built again in the rare case a concurrent confirmation
-    # moved them in between. With one approved variant there is nothing to predict.
     current = (
         await _current(session, campaign_id=campaign_id, deputy_ids=ids)
         if len(versions) > 1
@@ -164,17 +176,35 @@ async def create_letters(
             "updated_at": now,
         }
 
-    rows = [build(deputy, predicted[deputy.id]) for deputy in deputies]
-    if rows:
-        counters = await _advance(session, campaign_id=campaign_id, deputy_ids=ids)
-        for n, deputy in enumerate(deputies):
-            version = versions[(counters[deputy.id] - 1) % len(versions)]
-            if version.id != predicted[deputy.id].id:
-                rows[n] = build(deputy, version)
-    if not rows:
+    rows = {deputy.id: build(deputy, predicted[deputy.id]) for deputy in deputies}
+    return Prepared(campaign_id, list(deputies), versions, predicted, rows, build)
+
+
+async def insert_letters(
+    session: AsyncSession, prepared: Prepared, *, deputy_ids: Collection[int] | None = None
+) -> list[int]:
+    """In the write transaction: queue the prepared letters (to those of `deputy_ids`, when
+    given); returns their ids in order. The approved versions are read again (and locked on
+    PostgreSQL) and the counters moved; a letter whose variant changed in between (a version
+    withdrawn or approved, a concurrent confirmation) is built again here."""
+    deputies = [d for d in prepared.deputies if deputy_ids is None or d.id in set(deputy_ids)]
+    if not deputies:
         return []
+    ids = [d.id for d in deputies]
+    campaign_id = prepared.campaign_id
+    versions = await _approved(session, campaign_id=campaign_id)
+    counters = await _advance(session, campaign_id=campaign_id, deputy_ids=ids)
+    rows = []
+    for deputy in deputies:
+        version = versions[(counters[deputy.id] - 1) % len(versions)]
+        row = prepared.rows[deputy.id]
+        if version.id != prepared.predicted[deputy.id].id:
+            row = prepared.build(deputy, version)
+        rows.append(row)
     # The message bytes go to their own table (see LetterMessage), keyed by the letter's id.
-    messages = {row["message_id"]: row.pop("message") for row in rows}
+    # (The prepared rows stay whole: a retry after a conflict inserts them again.)
+    messages = {row["message_id"]: row["message"] for row in rows}
+    rows = [{k: v for k, v in row.items() if k != "message"} for row in rows]
     # A plain executemany (RETURNING with ordered rows falls back to one INSERT per row on
     # SQLite); the ids come back by the unique Message-IDs.
     await session.execute(insert(cast(Table, Letter.__table__)), rows)
@@ -191,3 +221,35 @@ async def create_letters(
         [{"letter_id": found[mid], "message": data} for mid, data in messages.items()],
     )
     return [found[message_id] for message_id in message_ids]
+
+
+async def create_letters(
+    session: AsyncSession,
+    *,
+    deputies: Sequence[Deputy],
+    campaign_id: int,
+    campaign_title: str,
+    citizen: Mapping[str, str],
+    sender_name: str,
+    sender_email: str,
+    reply_to: bool,
+    sender_key: str,
+    date: dt.date,
+    settings: Settings,
+) -> list[int]:
+    """Queue one letter per deputy (legislature and region loaded); returns their ids in order.
+    prepare_letters and insert_letters in one go."""
+    prepared = await prepare_letters(
+        session,
+        deputies=deputies,
+        campaign_id=campaign_id,
+        campaign_title=campaign_title,
+        citizen=citizen,
+        sender_name=sender_name,
+        sender_email=sender_email,
+        reply_to=reply_to,
+        sender_key=sender_key,
+        date=date,
+        settings=settings,
+    )
+    return await insert_letters(session, prepared)

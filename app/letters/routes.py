@@ -130,16 +130,26 @@ async def _do_submit(
 
 
 async def _do_confirm(session: AsyncSession, settings: Settings, token: str) -> flow.Confirmed:
+    # The letters are rendered and built first, outside the write transaction (on SQLite the
+    # write lock is the whole database's); confirm() checks everything again inside it.
+    prepared: flow.PreparedConfirmation | None = await flow.prepare_confirmation(
+        session, token=token, settings=settings
+    )
+    await session.commit()  # ends the read transaction (nothing written; objects kept)
     for attempt in range(3):
         try:
             await begin_write(session)
-            confirmed = await flow.confirm(session, token=token, settings=settings)
+            confirmed = await flow.confirm(
+                session, token=token, settings=settings, prepared=prepared
+            )
             await session.commit()
             return confirmed
         except IntegrityError:
             # A concurrent confirmation from the same address wrote to one of these deputies
-            # first: start again, the second pass skips that deputy.
+            # first: start again, the second pass skips that deputy (and builds its letters
+            # again: the rollback expired the prepared ones' deputies).
             await session.rollback()
+            prepared = None
             if attempt == 2:
                 raise
             await asyncio.sleep(0.05 * (attempt + 1))
@@ -407,7 +417,7 @@ async def confirm_page(
 async def confirm_submit(
     request: Request,
     token: TokenPath,
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> HTMLResponse:
@@ -577,7 +587,7 @@ async def api_submit(
 async def api_confirm(
     request: Request,
     data: ConfirmationIn,
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> StatusOut:

@@ -5,6 +5,7 @@ never creates letters from a campaign that is no longer open or a version no lon
 from __future__ import annotations
 
 import asyncio
+from email import message_from_bytes, policy
 
 import httpx
 import pytest
@@ -16,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import AppealVersion, Campaign, CampaignStatus, VersionStatus
 from app.config import Settings
-from app.letters import bulk
+from app.db import begin_write
+from app.letters import bulk, flow
 from app.letters.models import Letter
 from app.main import create_app
 from app.staff.models import Role
-from tests.factories import create_staff
+from tests.factories import create_staff, create_version, stored_message
 from tests.letters.conftest import Inbox, form, mail_sent, make_world
 
 SUBMIT = "/campaigns/hospital/RU-TVE/submit"
@@ -109,3 +111,52 @@ async def test_confirmation_locks_the_approved_versions_on_postgresql(
                 )
             await withdrawing.rollback()
         await confirming.rollback()
+
+
+async def test_letters_built_before_the_transaction_follow_a_version_change_in_between(
+    citizen: httpx.AsyncClient,
+    citizen_app: FastAPI,
+    citizen_settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    world = await make_world(session)
+    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
+    await mail_sent(citizen_app)
+    token = inbox.links()["confirm"]
+    async with sessionmaker() as confirming:
+        prepared = await flow.prepare_confirmation(
+            confirming, token=token, settings=citizen_settings
+        )
+        await confirming.commit()
+        (old,) = prepared.letters.versions
+        # Meanwhile the approved text is replaced by another.
+        author = await create_staff(session)
+        new = await create_version(
+            session,
+            campaign=world.campaign,
+            author=author,
+            status=VersionStatus.approved,
+            body="Новый текст. {{ citizen.full_name }}",
+        )
+        await session.execute(
+            update(AppealVersion)
+            .where(AppealVersion.id == old.id)
+            .values(status=VersionStatus.withdrawn)
+        )
+        await session.commit()
+        await begin_write(confirming)
+        confirmed = await flow.confirm(
+            confirming, token=token, settings=citizen_settings, prepared=prepared
+        )
+        await confirming.commit()
+    assert len(confirmed.letter_ids) == 3
+    await session.rollback()
+    versions = set(await session.scalars(select(Letter.appeal_version_id)))
+    assert versions == {new.id}
+    body = message_from_bytes(
+        await stored_message(session, confirmed.letter_ids[0]) or b"", policy=policy.default
+    ).get_body(("plain",))
+    assert body is not None
+    assert "Новый текст" in body.get_content()
