@@ -113,6 +113,16 @@ def _body(text: str) -> bytes:
     return base64.encodebytes(normal.encode("utf-8")).replace(b"\n", b"\r\n")
 
 
+def encode_unstructured(name: str, value: str) -> str:
+    """A header's value (one line of text: controls removed), folded, RFC 2047 if not ASCII."""
+    return _unstructured(name, value)
+
+
+def encode_body(text: str) -> bytes:
+    """A UTF-8 text body in base64 with CRLF line ends (Content-Transfer-Encoding: base64)."""
+    return _body(text)
+
+
 def build_message(
     *,
     mail_from: str,

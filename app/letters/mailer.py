@@ -47,6 +47,31 @@ def build_confirmation(*, settings: Settings, to: str, subject: str, body: str) 
     return message
 
 
+def confirmation_bytes(
+    *, settings: Settings, to: str, subject: str, body: str, date: dt.datetime, message_id: str
+) -> bytes:
+    """The same message as build_confirmation, assembled directly as bytes (the sender builds
+    one per submission: EmailMessage costs about 1 ms, this a few dozen microseconds), with the
+    body in base64 (7-bit clean for any relay). tests/letters/test_outbox.py checks that both
+    parse to the same headers and text."""
+    headers = [
+        f"From: {settings.mail_from}",
+        f"To: {delivery_message.check_address(to, field='email')}",
+        "Subject: "
+        + delivery_message.encode_unstructured(
+            "Subject", delivery_message.clean_text(subject, limit=200)
+        ),
+        f"Date: {format_datetime(date.astimezone(dt.UTC))}",
+        f"Message-ID: {message_id}",
+        "Auto-Submitted: auto-generated",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: base64",
+    ]
+    head = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii")
+    return head + delivery_message.encode_body(body)
+
+
 def queue_confirmation(
     session: AsyncSession, *, to: str, subject: str, body: str, expires_at: dt.datetime
 ) -> None:
@@ -101,13 +126,13 @@ class ConfirmationSender:
                 await self._smtp.quit()
             self._smtp = None
 
-    async def _deliver(self, message: EmailMessage) -> bool:
+    async def _deliver(self, to: str, message: bytes) -> bool:
         for attempt in range(2):
             try:
                 if self._smtp is None or not self._smtp.is_connected:
                     self._smtp = self._client()
                     await self._smtp.connect()
-                await self._smtp.send_message(message)
+                await self._smtp.sendmail(self.settings.mail_from, [to], message)
                 self._last_used = asyncio.get_running_loop().time()
                 return True
             except (aiosmtplib.SMTPException, OSError) as exc:
@@ -168,10 +193,15 @@ class ConfirmationSender:
                     dropped.append(id_)  # the link has expired: nothing useful to send
                     continue
                 try:
-                    message = build_confirmation(
-                        settings=self.settings, to=to, subject=subject, body=body
+                    message = confirmation_bytes(
+                        settings=self.settings,
+                        to=to,
+                        subject=subject,
+                        body=body,
+                        date=now,
+                        message_id=delivery_message.new_message_id(self.settings.mail_from),
                     )
-                    ok = await self._deliver(message)
+                    ok = await self._deliver(to, message)
                 except Exception as exc:  # never let one message stop the others
                     logger.error("confirmation e-mail: unexpected %s", type(exc).__name__)
                     ok = False
