@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # the address the request came to (development only: a Host header must not choose links).
     public_url: str = ""
     confirm_hours: float = 24.0
+    # How long a web process may answer submissions from its snapshot of an open campaign and its
+    # deputies (staff actions in the same process take effect at once; 0: no snapshot).
+    campaign_cache_seconds: float = 2.0
     # Rate limits (`limits` syntax, ";" between rates): per client address, its /24 and /16
     # networks (/64 and /48 for IPv6), and per lower-cased e-mail address.
     limit_submit_per_address: str = "5/minute;30/hour"

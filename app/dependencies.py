@@ -23,16 +23,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_plain_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session that begins nothing by itself: the route calls begin_write just before it
+    writes, so that on SQLite the write lock is held for the writes only."""
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+PlainSessionDep = Annotated[AsyncSession, Depends(get_plain_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

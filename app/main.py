@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from app.failsafe import FailsafeMiddleware
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
 from app.letters import routes as letters_routes
+from app.letters.cache import IntakeCache
 from app.letters.tasks import periodic_purge
 from app.letters.web import BodyLimitMiddleware
 from app.ratelimit import RateLimiter
@@ -115,14 +117,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             async with (
-                embedded_delivery(settings, engine=engine, sessionmaker=sessionmaker),
+                embedded_delivery(
+                    settings, engine=engine, sessionmaker=sessionmaker, wake=outbox_wake
+                ),
                 periodic_purge(sessionmaker, settings),
             ):
                 yield
         finally:
-            mailer = getattr(app.state, "citizen_mailer", None)
-            if mailer is not None:
-                await mailer.aclose()
             await rate_limiter.aclose()
             await engine.dispose()
 
@@ -135,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    # Set after each submission: the embedded worker's confirmation sender wakes at once.
+    outbox_wake = app.state.outbox_wake = asyncio.Event()
+    app.state.intake_cache = IntakeCache(settings.campaign_cache_seconds)
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
     # The last added is the outermost: failsafe answers inside the language and security layers.

@@ -5,7 +5,7 @@ from app.db import Base
 from app.delivery.models import SendBudget, SendPause, SendSlot, SinkMessage
 from app.deputies.models import Deputy, Legislature, Region
 from app.letters.models import Letter, LetterMessage
-from app.letters.submissions import Submission
+from app.letters.submissions import ConfirmationEmail, Submission
 from app.staff.models import ApiToken, AuditEntry, StaffMember, StaffSession
 from app.stats.models import (
     CampaignDayCount,
@@ -23,6 +23,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignDayCount",
+    "ConfirmationEmail",
     "DayCount",
     "Deputy",
     "DeputyCount",

@@ -106,3 +106,24 @@ def test_networks_of_an_address() -> None:
     assert networks("not-an-ip") == [("address", "not-an-ip")]
     # An IPv4 client on a dual-stack socket is still keyed by its own /24, not by ::/64.
     assert networks("::ffff:203.0.113.77")[1] == ("net24", "203.0.113.0/24")
+
+
+def test_memory_windows_refuse_then_forget_old_hits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import ratelimit
+
+    now = [1000.0]
+    monkeypatch.setattr("app.ratelimit.time.monotonic", lambda: now[0])
+    windows = ratelimit.MemoryWindows()
+    (rate,) = Rule.parse("t", "2/minute").rates
+    assert windows.hit(rate, "t", "k") is None
+    now[0] += 10
+    assert windows.hit(rate, "t", "k") is None
+    now[0] += 10
+    assert windows.hit(rate, "t", "k") == pytest.approx(40)  # the first hit leaves at 1060
+    assert windows.hit(rate, "t", "other") is None  # another key is not affected
+    now[0] = 1060.5
+    assert windows.hit(rate, "t", "k") is None  # the first hit has left the window
+    # A minute later both keys' windows are over: the sweep forgets them.
+    now[0] = 1200.0
+    windows.hit(rate, "t", "third")
+    assert [slot[2] for slot in windows._hits] == ["third"]

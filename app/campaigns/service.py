@@ -102,6 +102,11 @@ async def _flush_unique(session: AsyncSession, conflict: Conflict) -> None:
         raise conflict from None
 
 
+# Bumped by every staff action on a campaign, text or version: the citizen flow's per-process
+# snapshots (app.letters.cache) start afresh when it changes.
+generation = 0
+
+
 async def _audit(
     session: AsyncSession,
     *,
@@ -112,6 +117,8 @@ async def _audit(
     after: dict[str, Any] | None = None,
 ) -> None:
     """Record a staff action on a campaign, text or version; the action names its object type."""
+    global generation
+    generation += 1
     await staff_service.record(
         session,
         actor=actor,

@@ -15,6 +15,7 @@ from app.config import get_settings
 from app.db import create_engine, create_sessionmaker
 from app.delivery import service
 from app.delivery.worker import Worker
+from app.letters.mailer import ConfirmationSender
 
 delivery_app = typer.Typer(
     help="Delivery: pauses, progress, retention purge.", no_args_is_help=True
@@ -41,9 +42,20 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, instance.stop)
+        # The citizens' confirmation e-mails (the outbox) leave from here too.
+        confirmations = ConfirmationSender(settings, create_sessionmaker(instance.engine))
+        sender = None
+        if not once:
+            sender = asyncio.create_task(confirmations.run(instance.stopping))
         try:
+            if once:
+                await confirmations.send_due()
             summary = await instance.run(once=once)
         finally:
+            instance.stop()
+            if sender is not None:
+                await sender
+            await confirmations.aclose()
             await instance.close()
         return summary.describe()
 

@@ -1,5 +1,6 @@
-"""The embedded default: inside the web service, a local sink (when no relay is configured)
-and one send worker, so that a newcomer's letters go out with no extra step."""
+"""The embedded default: inside the web service, a local sink (when no relay is configured),
+one send worker and the citizens' confirmation e-mail sender, so that a newcomer's letters go out
+with no extra step."""
 
 from __future__ import annotations
 
@@ -13,15 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.delivery.sink import start_sink
 from app.delivery.worker import Worker
+from app.letters.mailer import ConfirmationSender
 
 logger = logging.getLogger("appeals.delivery")
 
 
 @asynccontextmanager
 async def embedded_delivery(
-    settings: Settings, *, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    *,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    wake: asyncio.Event | None = None,
 ) -> AsyncIterator[Worker | None]:
-    """Run the sink and a worker for the service's lifetime when `embedded_worker` is on."""
+    """Run the sink, a worker and the confirmation sender (woken by `wake`) for the service's
+    lifetime when `embedded_worker` is on."""
     if not settings.embedded_worker:
         yield None
         return
@@ -41,11 +48,17 @@ async def embedded_delivery(
         logger.info("local sink listening on %s:%d (no relay configured)", settings.sink_host, port)
     worker = Worker(settings, engine=engine)
     task = asyncio.create_task(worker.run(), name="appeals-embedded-worker")
+    confirmations = ConfirmationSender(settings, sessionmaker)
+    sender = asyncio.create_task(
+        confirmations.run(worker.stopping, wake), name="appeals-confirmation-sender"
+    )
     try:
         yield worker
     finally:
         worker.stop()
         await task
+        await sender
+        await confirmations.aclose()
         await worker.close()
         if server is not None:
             server.close()

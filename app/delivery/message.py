@@ -18,6 +18,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from app.errors import InvalidInput
 
@@ -84,6 +85,23 @@ def _mailbox(header: str, name: str, address: str) -> str:
     return f"{words}{fold} <{address}>"
 
 
+# A deputy's To header (public data: deputies' names and addresses are published) is the same in
+# every letter to that deputy: encoded once per process. The sender's headers, the subject and the
+# campaign header are the same in the 50 letters of one confirmation: encoded once per call of the
+# caller's `memo` (never kept beyond it, since they may hold a citizen's name).
+_recipient_mailbox = lru_cache(maxsize=16384)(_mailbox)
+
+
+def _memoized(memo: dict[tuple[str, ...], str] | None, key: tuple[str, ...], make: Any) -> str:
+    if memo is None:
+        value: str = make(*key[1:])
+        return value
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = make(*key[1:])
+    return found
+
+
 def _unstructured(name: str, value: str) -> str:
     # Folded encoded words for non-ASCII; ASCII folded at whitespace. Lines stay under 78.
     return Header(clean_text(value, limit=998), UTF8, header_name=name).encode(linesep="\r\n")
@@ -93,6 +111,16 @@ def _body(text: str) -> bytes:
     # Base64 keeps Cyrillic text 7-bit clean for any relay and any line length.
     normal = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
     return base64.encodebytes(normal.encode("utf-8")).replace(b"\n", b"\r\n")
+
+
+def encode_unstructured(name: str, value: str) -> str:
+    """A header's value (one line of text: controls removed), folded, RFC 2047 if not ASCII."""
+    return _unstructured(name, value)
+
+
+def encode_body(text: str) -> bytes:
+    """A UTF-8 text body in base64 with CRLF line ends (Content-Transfer-Encoding: base64)."""
+    return _body(text)
 
 
 def build_message(
@@ -109,20 +137,26 @@ def build_message(
     message_id: str,
     date: dt.datetime,
     dkim: DkimKey | None = None,
+    memo: dict[tuple[str, ...], str] | None = None,
 ) -> bytes:
-    """The complete message bytes (CRLF line ends), DKIM-signed when a key is given."""
+    """The complete message bytes (CRLF line ends), DKIM-signed when a key is given.
+
+    `memo`, a dict the caller keeps for one batch of letters (one confirmation), encodes the
+    headers that repeat within it once; the bytes are the same with or without it.
+    """
     headers = [
-        f"From: {_mailbox('From', sender_name, mail_from)}",
-        f"To: {_mailbox('To', recipient_name, recipient_email)}",
+        f"From: {_memoized(memo, ('m', 'From', sender_name, mail_from), _mailbox)}",
+        f"To: {_recipient_mailbox('To', recipient_name, recipient_email)}",
     ]
     if sender_email:
-        headers.append(f"Reply-To: {_mailbox('Reply-To', sender_name, sender_email)}")
+        reply_to = _memoized(memo, ("m", "Reply-To", sender_name, sender_email), _mailbox)
+        headers.append(f"Reply-To: {reply_to}")
+    campaign = f"{campaign_id} {clean_text(campaign_title, limit=300)}"
     headers += [
-        f"Subject: {_unstructured('Subject', subject)}",
+        f"Subject: {_memoized(memo, ('u', 'Subject', subject), _unstructured)}",
         f"Date: {format_datetime(date.astimezone(dt.UTC))}",
         f"Message-ID: {message_id}",
-        f"{CAMPAIGN_HEADER}: "
-        + _unstructured(CAMPAIGN_HEADER, f"{campaign_id} {clean_text(campaign_title, limit=300)}"),
+        f"{CAMPAIGN_HEADER}: " + _memoized(memo, ("u", CAMPAIGN_HEADER, campaign), _unstructured),
         "MIME-Version: 1.0",
         "Content-Type: text/plain; charset=utf-8",
         "Content-Transfer-Encoding: base64",

@@ -17,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -221,7 +222,7 @@ async def already_written(
     return set(rows)
 
 
-def citizen_values(sender: SenderIn, *, campaign: Campaign) -> dict[str, str]:
+def citizen_values(sender: SenderIn, *, campaign: CampaignRef) -> dict[str, str]:
     values = {"full_name": sender.full_name, "locality": sender.locality}
     if campaign.requires_address:
         values["address"] = sender.postal_address
@@ -256,6 +257,16 @@ async def preview_letters(
 # --- submission --------------------------------------------------------------------------------
 
 
+class CampaignRef(Protocol):
+    """What a submission needs of its campaign: an ORM Campaign or a cached snapshot."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def requires_address(self) -> bool: ...
+
+
 @dataclass
 class Submitted:
     submission: Submission
@@ -267,7 +278,7 @@ class Submitted:
 async def submit(
     session: AsyncSession,
     *,
-    campaign: Campaign,
+    campaign: CampaignRef,
     region_code: str,
     deputy_ids: Sequence[int],
     sender: SenderIn,
@@ -319,6 +330,10 @@ class Confirmed:
     submission: Submission
     letter_ids: list[int]
     skipped_deputy_ids: list[int]
+    # The letters just made (all queued), each with its deputy, and the campaign's title: what
+    # the answer shows, without reading them back.
+    deputies: list[Deputy] = field(default_factory=list)
+    campaign_title: str = ""
 
 
 async def find_by_confirm_token(
@@ -342,9 +357,82 @@ async def find_by_confirm_token(
     return submission
 
 
-async def confirm(session: AsyncSession, *, token: str, settings: Settings) -> Confirmed:
+@dataclass
+class PreparedConfirmation:
+    """A confirmation's letters rendered and built before its write transaction."""
+
+    submission_id: int
+    letters: bulk.Prepared
+
+
+def _sender_of(submission: Submission) -> SenderIn:
+    assert submission.email
+    assert submission.full_name
+    return SenderIn.model_construct(
+        full_name=submission.full_name,
+        email=submission.email,
+        locality=submission.locality or "",
+        postal_address=submission.postal_address or "",
+    )
+
+
+async def _deputies_to_write(
+    session: AsyncSession, *, submission: Submission, campaign_id: int, key: str
+) -> tuple[list[Deputy], set[int]]:
+    """The submission's active deputies in its order, and those this key already wrote to."""
+    deputies = await deputies_service.get_deputies(session, ids=submission.deputy_ids)
+    deputies = [d for d in deputies if d.is_active]
+    deputies.sort(key=lambda d: submission.deputy_ids.index(d.id))
+    written = await already_written(
+        session, campaign_id=campaign_id, deputy_ids=[d.id for d in deputies], key=key
+    )
+    return deputies, written
+
+
+async def prepare_confirmation(
+    session: AsyncSession, *, token: str, settings: Settings
+) -> PreparedConfirmation:
+    """Read the pending submission of a confirmation link and build its letters, writing
+    nothing (Gone, NotFound, LinkUsed as find_by_confirm_token). confirm() then does the
+    writes, with every check made again inside its transaction."""
+    submission = await find_by_confirm_token(session, token=token, settings=settings)
+    campaign = await get_open_campaign(
+        session, slug=await _campaign_slug(session, submission.campaign_id)
+    )
+    sender = _sender_of(submission)
+    key = sender_key(sender.email, secret=settings.effective_secret_key)
+    deputies, written = await _deputies_to_write(
+        session, submission=submission, campaign_id=campaign.id, key=key
+    )
+    letters = await bulk.prepare_letters(
+        session,
+        deputies=[d for d in deputies if d.id not in written],
+        campaign_id=campaign.id,
+        campaign_title=campaign.title,
+        citizen=citizen_values(sender, campaign=campaign),
+        sender_name=sender.full_name,
+        sender_email=sender.email,
+        reply_to=submission.reply_to,
+        sender_key=key,
+        date=utcnow().date(),
+        settings=settings,
+    )
+    return PreparedConfirmation(submission.id, letters)
+
+
+async def confirm(
+    session: AsyncSession,
+    *,
+    token: str,
+    settings: Settings,
+    prepared: PreparedConfirmation | None = None,
+) -> Confirmed:
     """Create the letters of a submission, once. The caller commits (and retries once on an
-    IntegrityError: a concurrent confirmation by the same address wrote to a deputy first)."""
+    IntegrityError: a concurrent confirmation by the same address wrote to a deputy first).
+
+    With `prepared` (prepare_confirmation, before the write transaction) the letters built there
+    are inserted; the link, the campaign, the approved versions, the deputies and the
+    once-per-deputy rule are all checked again here, inside the transaction."""
     nonce = _confirm_nonce(token, settings=settings)
     now = utcnow()
     # The claim comes first in the transaction: it takes the write lock on SQLite and the row
@@ -371,37 +459,44 @@ async def confirm(session: AsyncSession, *, token: str, settings: Settings) -> C
         .execution_options(populate_existing=True)
     )
     assert submission is not None
-    assert submission.email
-    assert submission.full_name
+    sender = _sender_of(submission)
     campaign = await get_open_campaign(
         session, slug=await _campaign_slug(session, submission.campaign_id)
     )
-    sender = SenderIn.model_construct(
-        full_name=submission.full_name,
-        email=submission.email,
-        locality=submission.locality or "",
-        postal_address=submission.postal_address or "",
-    )
-    key = sender_key(submission.email, secret=settings.effective_secret_key)
-    deputies = await deputies_service.get_deputies(session, ids=submission.deputy_ids)
-    deputies = [d for d in deputies if d.is_active]
-    deputies.sort(key=lambda d: submission.deputy_ids.index(d.id))
-    written = await already_written(
-        session, campaign_id=campaign.id, deputy_ids=[d.id for d in deputies], key=key
-    )
-    letter_ids = await bulk.create_letters(
-        session,
-        deputies=[d for d in deputies if d.id not in written],
-        campaign_id=campaign.id,
-        campaign_title=campaign.title,
-        citizen=citizen_values(sender, campaign=campaign),
-        sender_name=submission.full_name,
-        sender_email=submission.email,
-        reply_to=submission.reply_to,
-        sender_key=key,
-        date=now.date(),
-        settings=settings,
-    )
+    key = sender_key(sender.email, secret=settings.effective_secret_key)
+    letters: bulk.Prepared | None = None
+    if prepared is not None and prepared.submission_id == submission_id:
+        ids = submission.deputy_ids
+        active = set(
+            await session.scalars(select(Deputy.id).where(Deputy.id.in_(ids), Deputy.is_active))
+        )
+        written = await already_written(
+            session, campaign_id=campaign.id, deputy_ids=[i for i in ids if i in active], key=key
+        )
+        wanted = [i for i in ids if i in active and i not in written]
+        built = {d.id: d for d in prepared.letters.deputies}
+        if all(i in built for i in wanted):  # else something changed: build them all here
+            writing = [built[i] for i in wanted]
+            letters = prepared.letters
+    if letters is None:
+        deputies, written = await _deputies_to_write(
+            session, submission=submission, campaign_id=campaign.id, key=key
+        )
+        writing = [d for d in deputies if d.id not in written]
+        letters = await bulk.prepare_letters(
+            session,
+            deputies=writing,
+            campaign_id=campaign.id,
+            campaign_title=campaign.title,
+            citizen=citizen_values(sender, campaign=campaign),
+            sender_name=sender.full_name,
+            sender_email=sender.email,
+            reply_to=submission.reply_to,
+            sender_key=key,
+            date=now.date(),
+            settings=settings,
+        )
+    letter_ids = await bulk.insert_letters(session, letters, deputy_ids={d.id for d in writing})
     skipped = sorted(set(submission.skipped_deputy_ids) | written)
     submission.letter_ids = letter_ids
     submission.skipped_deputy_ids = skipped
@@ -409,7 +504,7 @@ async def confirm(session: AsyncSession, *, token: str, settings: Settings) -> C
     submission.full_name = submission.email = submission.locality = None
     submission.postal_address = None
     await session.flush()
-    return Confirmed(submission, letter_ids, skipped)
+    return Confirmed(submission, letter_ids, skipped, writing, campaign.title)
 
 
 async def _campaign_slug(session: AsyncSession, campaign_id: int) -> str:

@@ -11,18 +11,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
 from app import i18n
 from app.campaigns.models import Campaign
 from app.config import Settings
 from app.db import begin_write
-from app.dependencies import RateLimiterDep, SessionDep, SettingsDep
+from app.dependencies import PlainSessionDep, RateLimiterDep, SessionDep, SettingsDep
 from app.deputies import service as deputies_service
 from app.errors import InvalidInput, NotFound
 from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.letters import altcha_check, flow, web
-from app.letters.mailer import Mailer, build_confirmation
+from app.letters.cache import IntakeCache, OpenCampaign
+from app.letters.mailer import queue_confirmation
 from app.letters.models import LetterStatus
 from app.letters.schemas import (
     CancelIn,
@@ -44,13 +46,6 @@ CodePath = Annotated[str, Path(max_length=6, pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{
 TokenPath = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-def _mailer(request: Request) -> Mailer:
-    mailer: Mailer | None = getattr(request.app.state, "citizen_mailer", None)
-    if mailer is None:
-        mailer = request.app.state.citizen_mailer = Mailer(request.app.state.settings)
-    return mailer
-
-
 def _redirect(request: Request, name: str, **params: Any) -> RedirectResponse:
     return RedirectResponse(str(request.app.url_path_for(name, **params)), status_code=303)
 
@@ -64,7 +59,7 @@ async def _do_submit(
     settings: Settings,
     limiter: Any,
     *,
-    campaign: Campaign,
+    campaign: OpenCampaign,
     region_code: str,
     form: web.SenderForm,
 ) -> flow.Submitted:
@@ -87,7 +82,6 @@ async def _do_submit(
         language=i18n.current_language.get(),
         settings=settings,
     )
-    await session.commit()
     count = len(submitted.submission.deputy_ids)
     confirm_url = base + str(
         request.app.url_path_for("confirm_page", token=submitted.confirm_token)
@@ -119,28 +113,43 @@ async def _do_submit(
             ),
         ]
     )
-    _mailer(request).send(
-        build_confirmation(
-            settings=settings,
-            to=form.sender.email,
-            subject=_("Confirm your letters to deputies"),
-            body=body + "\n",
-        )
+    # The e-mail goes to the outbox in the same transaction: stored with the submission or not at
+    # all. The delivery worker sends it (woken at once when it runs in this process).
+    queue_confirmation(
+        session,
+        to=form.sender.email,
+        subject=_("Confirm your letters to deputies"),
+        body=body + "\n",
+        expires_at=submitted.submission.expires_at,
     )
+    await session.commit()
+    wake: asyncio.Event | None = getattr(request.app.state, "outbox_wake", None)
+    if wake is not None:
+        wake.set()
     return submitted
 
 
 async def _do_confirm(session: AsyncSession, settings: Settings, token: str) -> flow.Confirmed:
+    # The letters are rendered and built first, outside the write transaction (on SQLite the
+    # write lock is the whole database's); confirm() checks everything again inside it.
+    prepared: flow.PreparedConfirmation | None = await flow.prepare_confirmation(
+        session, token=token, settings=settings
+    )
+    await session.commit()  # ends the read transaction (nothing written; objects kept)
     for attempt in range(3):
         try:
             await begin_write(session)
-            confirmed = await flow.confirm(session, token=token, settings=settings)
+            confirmed = await flow.confirm(
+                session, token=token, settings=settings, prepared=prepared
+            )
             await session.commit()
             return confirmed
         except IntegrityError:
             # A concurrent confirmation from the same address wrote to one of these deputies
-            # first: start again, the second pass skips that deputy.
+            # first: start again, the second pass skips that deputy (and builds its letters
+            # again: the rollback expired the prepared ones' deputies).
             await session.rollback()
+            prepared = None
             if attempt == 2:
                 raise
             await asyncio.sleep(0.05 * (attempt + 1))
@@ -239,12 +248,9 @@ async def form_page(
     return await _form_page(request, session, settings, slug=slug, code=code)
 
 
-async def _read_form(
-    request: Request, session: AsyncSession, slug: str, code: str
-) -> tuple[Campaign, list[int], web.SenderForm, bool]:
-    raw = await request.form()
-    campaign = await flow.get_open_campaign(session, slug=slug)
-    deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
+def _validate_form(
+    raw: FormData, *, deputy_ids: list[int], requires_address: bool
+) -> tuple[web.SenderForm, bool]:
     values = {k: v for k, v in raw.items() if isinstance(v, str)}
     form = web.validate_sender(
         values=values,
@@ -252,9 +258,40 @@ async def _read_form(
         allowed_deputy_ids=set(deputy_ids),
         consent=raw.get("consent") == "yes",
         reply_to=raw.get("reply_to") == "yes",
-        requires_address=campaign.requires_address,
+        requires_address=requires_address,
     )
     bot = bool(str(raw.get(web.HONEYPOT, "")).strip())
+    return form, bot
+
+
+async def _read_form(
+    request: Request, session: AsyncSession, slug: str, code: str
+) -> tuple[Campaign, list[int], web.SenderForm, bool]:
+    raw = await request.form()
+    campaign = await flow.get_open_campaign(session, slug=slug)
+    deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
+    form, bot = _validate_form(
+        raw, deputy_ids=deputy_ids, requires_address=campaign.requires_address
+    )
+    return campaign, deputy_ids, form, bot
+
+
+def _cache(request: Request) -> IntakeCache:
+    cache: IntakeCache = request.app.state.intake_cache
+    return cache
+
+
+async def _read_submit_form(
+    request: Request, session: AsyncSession, slug: str, code: str
+) -> tuple[OpenCampaign, list[int], web.SenderForm, bool]:
+    """As _read_form, the campaign and its deputies from the process's short-lived snapshot."""
+    raw = await request.form()
+    campaign, deputy_ids = await _cache(request).campaign_and_deputies(
+        session, slug=slug, region_code=code
+    )
+    form, bot = _validate_form(
+        raw, deputy_ids=deputy_ids, requires_address=campaign.requires_address
+    )
     return campaign, deputy_ids, form, bot
 
 
@@ -298,11 +335,11 @@ async def submit_page(
     request: Request,
     slug: SlugPath,
     code: CodePath,
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> Response:
-    campaign, deputy_ids, form, bot = await _read_form(request, session, slug, code)
+    campaign, deputy_ids, form, bot = await _read_submit_form(request, session, slug, code)
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
         return _redirect(request, "check_email")
@@ -330,6 +367,7 @@ async def submit_page(
             form=form,
         )
     except flow.AlreadyWritten as exc:
+        await session.rollback()  # let the write lock go before the page is drawn
         key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
         written = await flow.already_written(
             session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
@@ -379,7 +417,7 @@ async def confirm_page(
 async def confirm_submit(
     request: Request,
     token: TokenPath,
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> HTMLResponse:
@@ -491,15 +529,14 @@ async def api_submit(
     request: Request,
     slug: SlugPath,
     data: Annotated[SubmissionIn, Body()],
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> SubmissionOut:
     """Submit letters: an e-mail with a confirmation link goes to the citizen; the letters are
     created when it is followed (POST /confirmations)."""
-    campaign = await flow.get_open_campaign(session, slug=slug)
-    deputy_ids = await flow.campaign_deputy_ids(
-        session, campaign=campaign, region_code=data.region_code
+    campaign, deputy_ids = await _cache(request).campaign_and_deputies(
+        session, slug=slug, region_code=data.region_code
     )
     form = web.validate_sender(
         values=data.model_dump(include={"full_name", "email", "locality", "postal_address"}),
@@ -550,14 +587,30 @@ async def api_submit(
 async def api_confirm(
     request: Request,
     data: ConfirmationIn,
-    session: SessionDep,
+    session: PlainSessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> StatusOut:
     """Confirm a submission with the token of its e-mail link: the letters are created."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
     confirmed = await _do_confirm(session, settings, data.token)
-    return _status_out(await flow.status_of(session, submission=confirmed.submission))
+    # The letters were just made, all queued: shown from what the confirmation holds.
+    queued = LetterStatus.queued
+    return StatusOut(
+        submission=confirmed.submission.status,
+        campaign=confirmed.campaign_title,
+        letters=[
+            LetterStatusOut(
+                id=letter_id,
+                deputy_id=deputy.id,
+                deputy_name=deputy.full_name,
+                status=flow.SHOWN_STATUS[queued],
+                cancellable=queued in flow.CANCELLABLE,
+            )
+            for letter_id, deputy in zip(confirmed.letter_ids, confirmed.deputies, strict=True)
+        ],
+        skipped_deputy_ids=confirmed.skipped_deputy_ids,
+    )
 
 
 @api.get("/status/{token}", response_model=StatusOut)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -50,3 +50,26 @@ class Submission(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConfirmationEmail(Base):
+    """The outbox of confirmation e-mails: written in the submission's transaction, sent by the
+    delivery worker (embedded in the service, or `appeals worker`) and deleted once sent.
+
+    It carries the secret links: the row lives only until it is sent, given up, or its link
+    expires, and neither it nor its address is ever logged.
+    """
+
+    __tablename__ = "confirmation_email"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The confirmation link's expiry: past it the e-mail is useless and deleted unsent.
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    # A sender's lease: another sender leaves the row alone until then.
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -21,6 +21,7 @@ from app import migrate
 from app.campaigns.models import CampaignStatus, VersionStatus
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
+from app.letters.mailer import ConfirmationSender
 from app.main import create_app
 from tests.factories import (
     create_campaign,
@@ -133,8 +134,9 @@ class LiveServer:
             public_url=self.base_url,
             **self.overrides,  # type: ignore[arg-type]
         )
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -142,7 +144,23 @@ class LiveServer:
             lifespan="on",
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        server = self.server
+
+        async def serve() -> None:
+            # The confirmation e-mails leave from the outbox through a sender of their own, as
+            # from `appeals worker` beside the web service (the test setting has no embedded
+            # worker, which would also send the letters).
+            stopping = asyncio.Event()
+            sender = ConfirmationSender(settings, app.state.sessionmaker)
+            task = asyncio.create_task(sender.run(stopping, app.state.outbox_wake))
+            try:
+                await server.serve()
+            finally:
+                stopping.set()
+                await task
+                await sender.aclose()
+
+        self.thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:

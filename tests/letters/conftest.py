@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.campaigns.models import Campaign, CampaignStatus, VersionStatus
 from app.config import Settings
 from app.deputies.models import Deputy, Region
+from app.letters.mailer import drain
 from app.main import create_app
 from tests.delivery.conftest import smtp_server
 from tests.factories import (
@@ -101,9 +102,6 @@ def citizen_settings(database_url: str, inbox: Inbox) -> Settings:
 async def citizen_app(citizen_settings: Settings, sessionmaker: Any) -> AsyncIterator[FastAPI]:
     app = create_app(citizen_settings)
     yield app
-    mailer = getattr(app.state, "citizen_mailer", None)
-    if mailer is not None:
-        await mailer.aclose()
     await app.state.rate_limiter.aclose()
     await app.state.engine.dispose()
 
@@ -117,10 +115,9 @@ async def citizen(citizen_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def mail_sent(app: FastAPI) -> None:
-    """Wait until the app's mailer has handed every queued message to the SMTP server."""
-    mailer = getattr(app.state, "citizen_mailer", None)
-    if mailer is not None:
-        await asyncio.wait_for(mailer.join(), timeout=10)
+    """Send the confirmation outbox to the SMTP server, as the delivery worker does (the ASGI
+    transport runs no lifespan, hence no embedded worker)."""
+    await asyncio.wait_for(drain(app.state.settings, app.state.sessionmaker), timeout=10)
 
 
 @dataclass

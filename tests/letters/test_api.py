@@ -45,6 +45,8 @@ async def test_submit_confirm_status_cancel_erase(
     assert confirmed.status_code == 201, confirmed.text
     letters = confirmed.json()["letters"]
     assert [x["status"] for x in letters] == ["queued"] * 3
+    # The answer (built from the confirmation, not read back) is what the status link shows.
+    assert confirmed.json() == (await citizen.get(f"/api/v1/status/{links['status']}")).json()
     cancelled = await citizen.post(
         f"/api/v1/status/{links['status']}/cancel", json={"letter_ids": [letters[0]["id"]]}
     )

@@ -1,0 +1,122 @@
+"""Profile the intake in process, one request at a time (no server, no wrk).
+
+Run: .venv/bin/python -m bench.intake_profile [--database sqlite] [--count 200]
+     [--profile bare|submit|confirm] [--sort tottime]
+
+The same seed as bench/intake.py (a region of 50 deputies, an open campaign); requests go through
+the whole ASGI app over httpx's ASGITransport, one at a time, beside bench/bare.py's endpoint.
+Prints the wall and CPU time (every thread of the process: the database driver's too) per
+request and, with --profile, cProfile's top functions for that step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app import migrate
+from app.config import Settings
+from app.main import create_app
+from bench import bare
+from bench.intake import HIGH, SECRET, _pending, _seed
+from tests.databases import fresh_database
+
+FORM = {"full_name": "Мария Петрова", "locality": "Тверь", "consent": "yes", "website": ""}
+
+
+async def _measure(
+    name: str, step: Callable[[], Awaitable[None]], args: argparse.Namespace
+) -> None:
+    for _ in range(5):  # warm up
+        await step()
+    profile = cProfile.Profile() if args.profile == name else None
+    started, cpu = time.perf_counter(), time.process_time()
+    if profile:
+        profile.enable()
+    for _ in range(args.count):
+        await step()
+    if profile:
+        profile.disable()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"{args.database:10} {name:8} {elapsed / args.count * 1000:6.2f} ms wall,"
+        f" {cpu / args.count * 1000:6.2f} ms CPU each",
+        flush=True,
+    )
+    if profile:
+        stats = pstats.Stats(profile).sort_stats(args.sort)
+        stats.print_stats(args.top)
+        if args.callers:
+            stats.print_callers(args.callers)
+
+
+async def run(args: argparse.Namespace, directory: Path) -> None:
+    async with fresh_database(args.database, directory) as url:
+        await asyncio.to_thread(migrate.upgrade, url)
+        ids, _campaign = await _seed(url)
+        settings = Settings(
+            environment="test", database_url=url, secret_key=SECRET, embedded_worker=False,
+            public_url="http://127.0.0.1", limit_submit_per_address=HIGH,
+            limit_submit_per_net24=HIGH, limit_submit_per_net16=HIGH,
+            limit_submit_per_email=HIGH, limit_links_per_address=HIGH,
+        )  # fmt: skip
+        app = create_app(settings)
+        tokens_file = directory / "tokens.txt"
+        await _pending(url, settings, args.count + 5, tokens_file)
+        tokens = tokens_file.read_text().split()
+        os.environ["BENCH_DATABASE_URL"] = url
+        peer = bare.app_factory()
+        counter = 0
+
+        def client(target: Any) -> httpx.AsyncClient:
+            return httpx.AsyncClient(transport=httpx.ASGITransport(app=target), base_url="http://x")
+
+        async with client(app) as ours, client(peer) as theirs, peer.router.lifespan_context(peer):
+
+            async def bare_step() -> None:
+                response = await theirs.post("/bare", data=FORM | {"email": "x@example.org"})
+                assert response.status_code == 303, response.text[:500]
+
+            async def submit() -> None:
+                nonlocal counter
+                counter += 1
+                data: dict[str, Any] = FORM | {
+                    "email": f"p{counter}@example.org", "deputy": [str(i) for i in ids]
+                }  # fmt: skip
+                response = await ours.post("/campaigns/bench/RU-BEN/submit", data=data)
+                assert response.status_code == 303, response.text[:500]
+
+            async def confirm() -> None:
+                response = await ours.post("/api/v1/confirmations", json={"token": tokens.pop()})
+                assert response.status_code == 201, response.text[:500]
+
+            for name, step in (("bare", bare_step), ("submit", submit), ("confirm", confirm)):
+                await _measure(name, step, args)
+        await app.state.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", default="sqlite")
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--profile", choices=("bare", "submit", "confirm"))
+    parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--callers", help="also print the callers of functions matching this")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()

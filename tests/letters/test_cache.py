@@ -1,0 +1,162 @@
+"""The per-process snapshot of the open campaign and its deputies (app.letters.cache): staff
+actions in this process take effect at once, other processes' within its TTL, and a confirmation
+never creates letters from a campaign that is no longer open or a version no longer approved."""
+
+from __future__ import annotations
+
+import asyncio
+from email import message_from_bytes, policy
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.campaigns import service as campaigns_service
+from app.campaigns.models import AppealVersion, Campaign, CampaignStatus, VersionStatus
+from app.config import Settings
+from app.db import begin_write
+from app.letters import bulk, flow
+from app.letters.models import Letter
+from app.main import create_app
+from app.staff.models import Role
+from tests.factories import create_staff, create_version, stored_message
+from tests.letters.conftest import Inbox, form, mail_sent, make_world
+
+SUBMIT = "/campaigns/hospital/RU-TVE/submit"
+
+
+async def test_a_pause_in_this_process_takes_effect_at_once(
+    citizen: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    world = await make_world(session)
+    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303  # snapshot taken
+    editor = await create_staff(session, Role.editor)
+    await campaigns_service.set_campaign_status(
+        session, campaign_id=world.campaign.id, status=CampaignStatus.paused, actor=editor
+    )
+    await session.commit()
+    response = await citizen.post(SUBMIT, data=form(world, email="second@example.org"))
+    assert response.status_code == 410
+
+
+async def test_another_process_change_is_seen_within_the_ttl_and_confirmation_rechecks(
+    citizen_settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    world = await make_world(session)
+    app: FastAPI = create_app(citizen_settings.model_copy(update={"campaign_cache_seconds": 0.5}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert (await client.post(SUBMIT, data=form(world))).status_code == 303
+        await mail_sent(app)
+        token = inbox.links()["confirm"]
+        # Another process closes the campaign (no staff action here: the generation is unchanged).
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == world.campaign.id)
+            .values(status=CampaignStatus.closed)
+        )
+        await session.commit()
+        # Within the TTL the snapshot may still take a pending request ...
+        late = await client.post(SUBMIT, data=form(world, email="late@example.org"))
+        assert late.status_code == 303
+        # ... but no confirmation creates letters of a closed campaign.
+        confirmed = await client.post("/api/v1/confirmations", json={"token": token})
+        assert confirmed.status_code == 410
+        await asyncio.sleep(0.6)
+        after = await client.post(SUBMIT, data=form(world, email="after@example.org"))
+        assert after.status_code == 410
+    await app.state.rate_limiter.aclose()
+    await app.state.engine.dispose()
+    assert await session.scalar(select(func.count(Letter.id))) == 0
+
+
+async def test_a_version_withdrawn_elsewhere_gives_no_letters(
+    citizen: httpx.AsyncClient, citizen_app: FastAPI, inbox: Inbox, session: AsyncSession
+) -> None:
+    world = await make_world(session)
+    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
+    await mail_sent(citizen_app)
+    await session.execute(update(AppealVersion).values(status=VersionStatus.withdrawn))
+    await session.commit()
+    confirmed = await citizen.post(
+        "/api/v1/confirmations", json={"token": inbox.links()["confirm"]}
+    )
+    assert confirmed.status_code in (409, 410)
+    assert await session.scalar(select(func.count(Letter.id))) == 0
+
+
+async def test_confirmation_locks_the_approved_versions_on_postgresql(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers with its database lock")
+    world = await make_world(session)
+    async with sessionmaker() as confirming:
+        versions = await bulk._approved(confirming, campaign_id=world.campaign.id)
+        assert len(versions) == 1
+        # A withdrawal in another transaction waits for the confirming one to commit.
+        async with sessionmaker() as withdrawing:
+            await withdrawing.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(DBAPIError):
+                await withdrawing.execute(
+                    update(AppealVersion)
+                    .where(AppealVersion.id == versions[0].id)
+                    .values(status=VersionStatus.withdrawn)
+                )
+            await withdrawing.rollback()
+        await confirming.rollback()
+
+
+async def test_letters_built_before_the_transaction_follow_a_version_change_in_between(
+    citizen: httpx.AsyncClient,
+    citizen_app: FastAPI,
+    citizen_settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    world = await make_world(session)
+    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
+    await mail_sent(citizen_app)
+    token = inbox.links()["confirm"]
+    async with sessionmaker() as confirming:
+        prepared = await flow.prepare_confirmation(
+            confirming, token=token, settings=citizen_settings
+        )
+        await confirming.commit()
+        (old,) = prepared.letters.versions
+        # Meanwhile the approved text is replaced by another.
+        author = await create_staff(session)
+        new = await create_version(
+            session,
+            campaign=world.campaign,
+            author=author,
+            status=VersionStatus.approved,
+            body="Новый текст. {{ citizen.full_name }}",
+        )
+        await session.execute(
+            update(AppealVersion)
+            .where(AppealVersion.id == old.id)
+            .values(status=VersionStatus.withdrawn)
+        )
+        await session.commit()
+        await begin_write(confirming)
+        confirmed = await flow.confirm(
+            confirming, token=token, settings=citizen_settings, prepared=prepared
+        )
+        await confirming.commit()
+    assert len(confirmed.letter_ids) == 3
+    await session.rollback()
+    versions = set(await session.scalars(select(Letter.appeal_version_id)))
+    assert versions == {new.id}
+    body = message_from_bytes(
+        await stored_message(session, confirmed.letter_ids[0]) or b"", policy=policy.default
+    ).get_body(("plain",))
+    assert body is not None
+    assert "Новый текст" in body.get_content()
