@@ -494,10 +494,15 @@ class Worker:
             .order_by(LETTER.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            # A materialized CTE runs once: a subquery under IN may be run again by the planner
+            # and lock other rows than those it returned.
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
         )
         result = await conn.execute(
             update(LETTER)
-            .where(LETTER.c.id.in_(picked.scalar_subquery()))
+            # The status again: a row changed since the pick (another worker) is not taken.
+            .where(LETTER.c.id == picked.c.id, LETTER.c.status == status)
             .values(
                 status=LetterStatus.sending,
                 lease_owner=self.name,
