@@ -6,11 +6,9 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.i18n import DEFAULT, SUPPORTED, current_language, negotiate
+from app.i18n import SUPPORTED, current_language, negotiate
 
 COOKIE = "lang"
-# The staff's pages are written in Russian only: their messages follow them, whatever the browser.
-STAFF_PAGES = "/staff"
 
 
 def choose_language(headers: Headers) -> str:
@@ -29,11 +27,7 @@ class LanguageMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        if path == STAFF_PAGES or path.startswith(STAFF_PAGES + "/"):
-            language = DEFAULT
-        else:
-            language = choose_language(Headers(scope=scope))
+        language = choose_language(Headers(scope=scope))
         token = current_language.set(language)
 
         async def send_with_language(message: Message) -> None:

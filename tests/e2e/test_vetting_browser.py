@@ -136,7 +136,7 @@ def test_write_review_approve_publish(server: str) -> None:
             # Not publishable yet: no approved version.
             page.get_by_role("link", name="Чистая вода").click()
             page.get_by_role("button", name="Опубликовать").click()
-            expect(page.locator(".error-message")).to_contain_text("нет одобренного текста")
+            expect(page.locator(".error-message")).to_contain_text("no approved text")
             page.go_back()
             page.get_by_role("button", name="Выйти").click()
 

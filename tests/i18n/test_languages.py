@@ -40,19 +40,6 @@ async def test_russian_by_default_english_by_header(client: httpx.AsyncClient) -
     assert "Accept-Language" in english.headers["vary"]
 
 
-async def test_staff_pages_are_russian_whatever_the_browser(client: httpx.AsyncClient) -> None:
-    # The staff's pages are written in Russian only; their messages must not switch to English.
-    page = await client.get(
-        "/staff/login", headers={"Accept-Language": "en-US,en;q=0.9", "cookie": "lang=en"}
-    )
-    assert page.headers["content-language"] == "ru"
-    assert '<html lang="ru">' in page.text
-    # The staff's JSON API follows the request, like the rest of the API.
-    api = await client.get("/api/v1/staff/me", headers={"Accept-Language": "en"})
-    assert api.status_code == 401
-    assert api.headers["content-language"] == "en"
-
-
 async def test_language_switch_remembers_the_choice(client: httpx.AsyncClient) -> None:
     switch = await client.get("/language/en", params={"next": "/regions"})
     assert switch.status_code == 303
