@@ -193,6 +193,16 @@ class Connection:
     async def send(self, *, mail_from: str, rcpt: str, message: bytes) -> Attempt:
         """One transaction; the reply decides the outcome."""
         try:
+            sender, recipient = _quoted(mail_from), _quoted(rcpt)
+        except ValueError:
+            # An address SMTP cannot carry (spaces, or non-ASCII without SMTPUTF8): no relay
+            # would take it, so the letter fails instead of stopping the worker.
+            return Attempt(
+                Outcome.failed,
+                "the address cannot be written in an SMTP command",
+                FailureClass.permanent,
+            )
+        try:
             smtp = await self._ready()
         except aiosmtplib.SMTPResponseException as exc:
             # The relay answered, but not to a transaction of ours (greeting, EHLO, TLS, login):
@@ -207,10 +217,10 @@ class Connection:
         try:
             # MAIL and RCPT as aiosmtplib's mail() and rcpt() send them (same bytes, same
             # checks), without parsing the addresses again for every letter.
-            reply = await smtp.execute_command(b"MAIL", b"FROM:" + _quoted(mail_from))
+            reply = await smtp.execute_command(b"MAIL", b"FROM:" + sender)
             if reply.code != 250:
                 raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, mail_from)
-            reply = await smtp.execute_command(b"RCPT", b"TO:" + _quoted(rcpt))
+            reply = await smtp.execute_command(b"RCPT", b"TO:" + recipient)
             if reply.code not in (250, 251):
                 raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, rcpt)
             after_data = True

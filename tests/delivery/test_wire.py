@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.delivery.models import SendSlot
 from app.delivery.smtp import Connection, Outcome, Relay
-from app.letters.models import LetterStatus
+from app.letters.models import FailureClass, LetterStatus
 from tests.delivery.conftest import SmtpServer, drain, letters, relay_settings
 from tests.factories import create_deputy, create_letter
 
@@ -113,6 +113,23 @@ async def test_the_bytes_on_the_wire_are_those_of_aiosmtplib(recorder: Recorder)
     assert b"\r\n..\r\n...two\r\n..leading dot\r\nbare LF\r\nbare CR\r\n" in ours
     assert b"MAIL FROM:<appeals@appeals.example>\r\n" in ours
     assert b"RCPT TO:<Other.Deputy+x@Duma.Example.org>\r\n" in ours
+
+
+@pytest.mark.parametrize("rcpt", ["иван@пример.рф", "two words@duma.example.org"])
+async def test_an_address_smtp_cannot_carry_fails_the_letter_only(
+    recorder: Recorder, rcpt: str
+) -> None:
+    connection = Connection(_relay(recorder.port))
+    refused = await connection.send(mail_from="appeals@appeals.example", rcpt=rcpt, message=b"x")
+    assert refused.outcome is Outcome.failed
+    assert refused.failure is FailureClass.permanent
+    # Nothing was sent for it, and the connection still serves the next letter.
+    good = await connection.send(
+        mail_from="appeals@appeals.example", rcpt="deputy@duma.example.org", message=b"ok"
+    )
+    assert good.outcome is Outcome.sent
+    await connection.close()
+    assert rcpt.encode() not in b"".join(recorder.streams)
 
 
 async def test_slots_are_given_back_once_each_domain_is_recorded(
