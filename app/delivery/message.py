@@ -102,25 +102,15 @@ def _memoized(memo: dict[tuple[str, ...], str] | None, key: tuple[str, ...], mak
     return found
 
 
-def _unstructured(name: str, value: str) -> str:
+def encode_unstructured(name: str, value: str) -> str:
     # Folded encoded words for non-ASCII; ASCII folded at whitespace. Lines stay under 78.
     return Header(clean_text(value, limit=998), UTF8, header_name=name).encode(linesep="\r\n")
 
 
-def _body(text: str) -> bytes:
+def encode_body(text: str) -> bytes:
     # Base64 keeps Cyrillic text 7-bit clean for any relay and any line length.
     normal = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
     return base64.encodebytes(normal.encode("utf-8")).replace(b"\n", b"\r\n")
-
-
-def encode_unstructured(name: str, value: str) -> str:
-    """A header's value (one line of text: controls removed), folded, RFC 2047 if not ASCII."""
-    return _unstructured(name, value)
-
-
-def encode_body(text: str) -> bytes:
-    """A UTF-8 text body in base64 with CRLF line ends (Content-Transfer-Encoding: base64)."""
-    return _body(text)
 
 
 def build_message(
@@ -153,15 +143,16 @@ def build_message(
         headers.append(f"Reply-To: {reply_to}")
     campaign = f"{campaign_id} {clean_text(campaign_title, limit=300)}"
     headers += [
-        f"Subject: {_memoized(memo, ('u', 'Subject', subject), _unstructured)}",
+        f"Subject: {_memoized(memo, ('u', 'Subject', subject), encode_unstructured)}",
         f"Date: {format_datetime(date.astimezone(dt.UTC))}",
         f"Message-ID: {message_id}",
-        f"{CAMPAIGN_HEADER}: " + _memoized(memo, ("u", CAMPAIGN_HEADER, campaign), _unstructured),
+        f"{CAMPAIGN_HEADER}: "
+        + _memoized(memo, ("u", CAMPAIGN_HEADER, campaign), encode_unstructured),
         "MIME-Version: 1.0",
         "Content-Type: text/plain; charset=utf-8",
         "Content-Transfer-Encoding: base64",
     ]
-    message = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii") + _body(body)
+    message = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii") + encode_body(body)
     if dkim is not None:
         message = sign(message, dkim)
     return message

@@ -14,9 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 import aiosmtplib
 from sqlalchemy import delete, or_, select, update
@@ -34,23 +32,10 @@ MAX_ATTEMPTS = 5
 LEASE = dt.timedelta(minutes=2)
 
 
-def build_confirmation(*, settings: Settings, to: str, subject: str, body: str) -> EmailMessage:
-    """A plain-text message; `to` must already be a checked addr-spec (no name: no header risk)."""
-    message = EmailMessage(policy=SMTP_POLICY)
-    message["From"] = settings.mail_from
-    message["To"] = delivery_message.check_address(to, field="email")
-    message["Subject"] = delivery_message.clean_text(subject, limit=200)
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain=delivery_message.address_domain(settings.mail_from))
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(body, charset="utf-8")
-    return message
-
-
 def confirmation_bytes(
     *, settings: Settings, to: str, subject: str, body: str, date: dt.datetime, message_id: str
 ) -> bytes:
-    """The same message as build_confirmation, assembled directly as bytes (the sender builds
+    """The confirmation e-mail, assembled directly as bytes (the sender builds
     one per submission: EmailMessage costs about 1 ms, this a few dozen microseconds), with the
     body in base64 (7-bit clean for any relay). tests/letters/test_outbox.py checks that both
     parse to the same headers and text."""
