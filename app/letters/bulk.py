@@ -198,7 +198,8 @@ async def insert_letters(
     given); returns their ids in order. The approved versions are read again (and locked on
     PostgreSQL) and the counters moved; a letter whose variant changed in between (a version
     withdrawn or approved, a concurrent confirmation) is built again here."""
-    deputies = [d for d in prepared.deputies if deputy_ids is None or d.id in set(deputy_ids)]
+    wanted = None if deputy_ids is None else set(deputy_ids)
+    deputies = [d for d in prepared.deputies if wanted is None or d.id in wanted]
     if not deputies:
         return []
     ids = [d.id for d in deputies]

@@ -389,6 +389,32 @@ async def _deputies_to_write(
     return deputies, written
 
 
+async def _prepare_letters(
+    session: AsyncSession,
+    *,
+    submission: Submission,
+    campaign: Campaign,
+    deputies: list[Deputy],
+    key: str,
+    settings: Settings,
+) -> bulk.Prepared:
+    """The submission's letters to these deputies, rendered and built (nothing written)."""
+    sender = _sender_of(submission)
+    return await bulk.prepare_letters(
+        session,
+        deputies=deputies,
+        campaign_id=campaign.id,
+        campaign_title=campaign.title,
+        citizen=citizen_values(sender, campaign=campaign),
+        sender_name=sender.full_name,
+        sender_email=sender.email,
+        reply_to=submission.reply_to,
+        sender_key=key,
+        date=utcnow().date(),
+        settings=settings,
+    )
+
+
 async def prepare_confirmation(
     session: AsyncSession, *, token: str, settings: Settings
 ) -> PreparedConfirmation:
@@ -404,17 +430,12 @@ async def prepare_confirmation(
     deputies, written = await _deputies_to_write(
         session, submission=submission, campaign_id=campaign.id, key=key
     )
-    letters = await bulk.prepare_letters(
+    letters = await _prepare_letters(
         session,
+        submission=submission,
+        campaign=campaign,
         deputies=[d for d in deputies if d.id not in written],
-        campaign_id=campaign.id,
-        campaign_title=campaign.title,
-        citizen=citizen_values(sender, campaign=campaign),
-        sender_name=sender.full_name,
-        sender_email=sender.email,
-        reply_to=submission.reply_to,
-        sender_key=key,
-        date=utcnow().date(),
+        key=key,
         settings=settings,
     )
     return PreparedConfirmation(submission.id, letters)
@@ -483,17 +504,12 @@ async def confirm(
             session, submission=submission, campaign_id=campaign.id, key=key
         )
         writing = [d for d in deputies if d.id not in written]
-        letters = await bulk.prepare_letters(
+        letters = await _prepare_letters(
             session,
+            submission=submission,
+            campaign=campaign,
             deputies=writing,
-            campaign_id=campaign.id,
-            campaign_title=campaign.title,
-            citizen=citizen_values(sender, campaign=campaign),
-            sender_name=sender.full_name,
-            sender_email=sender.email,
-            reply_to=submission.reply_to,
-            sender_key=key,
-            date=now.date(),
+            key=key,
             settings=settings,
         )
     letter_ids = await bulk.insert_letters(session, letters, deputy_ids={d.id for d in writing})
