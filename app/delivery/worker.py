@@ -694,25 +694,26 @@ class Worker:
             else:
                 row["_status"] = LetterStatus.held
 
-    def _outcomes(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+    def _outcomes(self, rows: list[dict[str, Any]], now: dt.datetime) -> tuple[Any, Any]:
         """The UPDATE that writes the outcomes, and its parameters.
 
         SQLite: one row per execution (its triggers are row triggers anyway). PostgreSQL: one
         statement over unnest() of one array per column, so that the statistics' statement
         trigger fires once per batch instead of once per letter.
         """
-        guard = (LETTER.c.lease_owner == self.name, LETTER.c.status == LetterStatus.sending)
         if self.is_sqlite:
             o: Any = {name: bindparam(name) for name in OUTCOME_COLUMNS}
-            where = (LETTER.c.id == o["_id"], *guard)
             parameters: Any = rows
         else:
             o = _UNNEST.c
-            where = (LETTER.c.id == o["_id"], *guard)
             parameters = {name: [row[name] for row in rows] for name in OUTCOME_COLUMNS}
         statement = (
             update(LETTER)
-            .where(*where)
+            .where(
+                LETTER.c.id == o["_id"],
+                LETTER.c.lease_owner == self.name,
+                LETTER.c.status == LetterStatus.sending,
+            )
             .values(
                 status=o["_status"],
                 attempts=LETTER.c.attempts - o["_undo"],
@@ -724,7 +725,7 @@ class Worker:
                 failure_class=o["_class"],
                 lease_owner=None,
                 lease_expires_at=None,
-                updated_at=bindparam("_now"),
+                updated_at=now,
             )
         )
         return statement, parameters
@@ -750,13 +751,7 @@ class Worker:
                         row.update(_status=LetterStatus.cancelled, _finished_at=now)
                 await pacing.forget_letters(conn, cancelled)
             if rows:
-                statement, parameters = self._outcomes(rows)
-                if self.is_sqlite:
-                    for row in rows:
-                        row["_now"] = now
-                else:
-                    parameters["_now"] = now
-                await conn.execute(statement, parameters)
+                await conn.execute(*self._outcomes(rows, now))
             await self.budget.release_slots(
                 conn, [pacing.domain_key(d) for d in sorted(release)], holder=self.name
             )
