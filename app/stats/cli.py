@@ -7,7 +7,7 @@ import gc
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,12 +40,7 @@ async def _export(
                 session, filter=parse_filter(campaign, region, since, until)
             )
             batches = stats_service.export_rows(session, scope=scope)
-            writers = {
-                ExportFormat.csv: export.csv_chunks,
-                ExportFormat.json: export.json_chunks,
-                ExportFormat.xlsx: export.xlsx_chunks,
-            }
-            chunks: AsyncIterator[bytes] = writers[fmt](batches, count=count)
+            chunks = export.chunks(fmt, batches, count=count)
             with path.open("wb") as file:
                 async for chunk in chunks:
                     file.write(chunk)

@@ -132,10 +132,9 @@ async def xlsx_chunks(
     yield sheet.finish()
 
 
-def chunks(fmt: ExportFormat, batches: Batches) -> AsyncIterator[bytes]:
-    """The export in this format, as an async iterator of bytes."""
-    if fmt is ExportFormat.csv:
-        return csv_chunks(batches)
-    if fmt is ExportFormat.json:
-        return json_chunks(batches)
-    return xlsx_chunks(batches)
+def chunks(
+    fmt: ExportFormat, batches: Batches, *, count: Callable[[int], None] | None = None
+) -> AsyncIterator[bytes]:
+    """The export in this format, as an async iterator of bytes (`count`: rows written)."""
+    writers = {ExportFormat.csv: csv_chunks, ExportFormat.json: json_chunks}
+    return writers.get(fmt, xlsx_chunks)(batches, count=count)
