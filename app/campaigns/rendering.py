@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -285,8 +286,8 @@ def render(
     subject: str,
     body: str,
     *,
-    deputy: dict[str, str],
-    citizen: dict[str, str],
+    deputy: Mapping[str, str],
+    citizen: Mapping[str, str],
     date: dt.date,
     address_allowed: bool,
 ) -> tuple[str, str]:

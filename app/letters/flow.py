@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -33,7 +33,6 @@ from app.deputies import service as deputies_service
 from app.deputies.models import Deputy, Legislature, Region
 from app.errors import Conflict, Gone, NotFound
 from app.i18n import gettext as _
-from app.letters import bulk
 from app.letters import service as letters_service
 from app.letters.models import FINAL, Letter, LetterMessage, LetterStatus
 from app.letters.schemas import SenderIn
@@ -69,7 +68,7 @@ def sender_key(email: str, *, secret: str) -> str:
     return hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -77,7 +76,7 @@ def _signer(settings: Settings) -> TimestampSigner:
     return TimestampSigner(settings.effective_secret_key, salt="appeals.confirm")
 
 
-def _confirm_nonce(token: str, *, settings: Settings) -> str:
+def confirm_nonce(token: str, *, settings: Settings) -> str:
     """The nonce of a valid confirmation token; Gone if expired, NotFound if forged."""
     try:
         nonce = _signer(settings).unsign(token.encode(), max_age=int(settings.confirm_hours * 3600))
@@ -96,7 +95,7 @@ def _confirm_nonce(token: str, *, settings: Settings) -> str:
 # --- campaigns ---------------------------------------------------------------------------------
 
 
-def _open_clause(now: dt.datetime) -> list[object]:
+def open_clause(now: dt.datetime | BindParameter[dt.datetime]) -> list[ColumnElement[bool]]:
     return [
         Campaign.status == CampaignStatus.published,
         or_(Campaign.opens_at.is_(None), Campaign.opens_at <= now),
@@ -114,7 +113,7 @@ async def list_open_campaigns(session: AsyncSession) -> list[Campaign]:
     """Published campaigns within their dates that have an approved text, newest first."""
     result = await session.scalars(
         select(Campaign)
-        .where(*_open_clause(utcnow()))  # type: ignore[arg-type]
+        .where(*open_clause(utcnow()))
         .options(selectinload(Campaign.regions))
         .order_by(Campaign.id.desc())
     )
@@ -125,7 +124,7 @@ async def get_open_campaign(session: AsyncSession, *, slug: str) -> Campaign:
     """An open campaign by slug (its regions loaded when it targets some); NotFound if there is
     none, Gone if it is not open now."""
     campaign: Campaign | None = await session.scalar(
-        select(Campaign).where(Campaign.slug == slug, *_open_clause(utcnow()))  # type: ignore[arg-type]
+        select(Campaign).where(Campaign.slug == slug, *open_clause(utcnow()))
     )
     if campaign is None:
         status = await session.scalar(select(Campaign.status).where(Campaign.slug == slug))
@@ -135,6 +134,13 @@ async def get_open_campaign(session: AsyncSession, *, slug: str) -> Campaign:
     if not campaign.all_regions:
         await session.refresh(campaign, ["regions"])
     return campaign
+
+
+async def campaign_slug(session: AsyncSession, campaign_id: int) -> str:
+    slug = await session.scalar(select(Campaign.slug).where(Campaign.id == campaign_id))
+    if slug is None:
+        raise NotFound(_("There is no such campaign."), field="slug")
+    return slug
 
 
 async def campaign_text(session: AsyncSession, *, campaign: Campaign) -> tuple[str, str]:
@@ -311,8 +317,8 @@ async def submit(
         postal_address=sender.postal_address if campaign.requires_address else None,
         reply_to=reply_to,
         language=language,
-        token_hash=_hash(nonce),
-        status_hash=_hash(status_token),
+        token_hash=token_hash(nonce),
+        status_hash=token_hash(status_token),
         created_at=now,
         expires_at=now + dt.timedelta(hours=settings.confirm_hours),
     )
@@ -320,214 +326,6 @@ async def submit(
     await session.flush()
     token = _signer(settings).sign(nonce.encode()).decode()
     return Submitted(submission, token, status_token, sorted(written))
-
-
-# --- confirmation ------------------------------------------------------------------------------
-
-
-@dataclass
-class Confirmed:
-    submission: Submission
-    letter_ids: list[int]
-    skipped_deputy_ids: list[int]
-    # The letters just made (all queued), each with its deputy, and the campaign's title: what
-    # the answer shows, without reading them back.
-    deputies: list[Deputy] = field(default_factory=list)
-    campaign_title: str = ""
-
-
-async def find_by_confirm_token(
-    session: AsyncSession, *, token: str, settings: Settings
-) -> Submission:
-    """The pending submission of a confirmation link (Gone, NotFound, LinkUsed otherwise)."""
-    nonce = _confirm_nonce(token, settings=settings)
-    submission = await session.scalar(
-        select(Submission).where(Submission.token_hash == _hash(nonce))
-    )
-    if submission is None:
-        raise Gone(
-            _("This confirmation link has expired. Please fill in the form again."), field="token"
-        )
-    if submission.status != SubmissionStatus.pending:
-        raise LinkUsed(_("This link has already been used: nothing was changed."), field="token")
-    if submission.expires_at <= utcnow():
-        raise Gone(
-            _("This confirmation link has expired. Please fill in the form again."), field="token"
-        )
-    return submission
-
-
-@dataclass
-class PreparedConfirmation:
-    """A confirmation's letters rendered and built before its write transaction."""
-
-    submission_id: int
-    letters: bulk.Prepared
-
-
-def _sender_of(submission: Submission) -> SenderIn:
-    assert submission.email
-    assert submission.full_name
-    return SenderIn.model_construct(
-        full_name=submission.full_name,
-        email=submission.email,
-        locality=submission.locality or "",
-        postal_address=submission.postal_address or "",
-    )
-
-
-async def _deputies_to_write(
-    session: AsyncSession, *, submission: Submission, campaign_id: int, key: str
-) -> tuple[list[Deputy], set[int]]:
-    """The submission's active deputies in its order, and those this key already wrote to."""
-    deputies = await deputies_service.get_deputies(session, ids=submission.deputy_ids)
-    deputies = [d for d in deputies if d.is_active]
-    deputies.sort(key=lambda d: submission.deputy_ids.index(d.id))
-    written = await already_written(
-        session, campaign_id=campaign_id, deputy_ids=[d.id for d in deputies], key=key
-    )
-    return deputies, written
-
-
-async def _prepare_letters(
-    session: AsyncSession,
-    *,
-    submission: Submission,
-    campaign: Campaign,
-    deputies: list[Deputy],
-    key: str,
-    settings: Settings,
-) -> bulk.Prepared:
-    """The submission's letters to these deputies, rendered and built (nothing written)."""
-    sender = _sender_of(submission)
-    return await bulk.prepare_letters(
-        session,
-        deputies=deputies,
-        campaign_id=campaign.id,
-        campaign_title=campaign.title,
-        citizen=citizen_values(sender, campaign=campaign),
-        sender_name=sender.full_name,
-        sender_email=sender.email,
-        reply_to=submission.reply_to,
-        sender_key=key,
-        date=utcnow().date(),
-        settings=settings,
-    )
-
-
-async def prepare_confirmation(
-    session: AsyncSession, *, token: str, settings: Settings
-) -> PreparedConfirmation:
-    """Read the pending submission of a confirmation link and build its letters, writing
-    nothing (Gone, NotFound, LinkUsed as find_by_confirm_token). confirm() then does the
-    writes, with every check made again inside its transaction."""
-    submission = await find_by_confirm_token(session, token=token, settings=settings)
-    campaign = await get_open_campaign(
-        session, slug=await _campaign_slug(session, submission.campaign_id)
-    )
-    sender = _sender_of(submission)
-    key = sender_key(sender.email, secret=settings.effective_secret_key)
-    deputies, written = await _deputies_to_write(
-        session, submission=submission, campaign_id=campaign.id, key=key
-    )
-    letters = await _prepare_letters(
-        session,
-        submission=submission,
-        campaign=campaign,
-        deputies=[d for d in deputies if d.id not in written],
-        key=key,
-        settings=settings,
-    )
-    return PreparedConfirmation(submission.id, letters)
-
-
-async def confirm(
-    session: AsyncSession,
-    *,
-    token: str,
-    settings: Settings,
-    prepared: PreparedConfirmation | None = None,
-) -> Confirmed:
-    """Create the letters of a submission, once. The caller commits (and retries once on an
-    IntegrityError: a concurrent confirmation by the same address wrote to a deputy first).
-
-    With `prepared` (prepare_confirmation, before the write transaction) the letters built there
-    are inserted; the link, the campaign, the approved versions, the deputies and the
-    once-per-deputy rule are all checked again here, inside the transaction."""
-    nonce = _confirm_nonce(token, settings=settings)
-    now = utcnow()
-    # The claim comes first in the transaction: it takes the write lock on SQLite and the row
-    # lock on PostgreSQL, so a concurrent confirmation waits, then finds the row confirmed.
-    claimed = await session.execute(
-        update(Submission)
-        .where(
-            Submission.token_hash == _hash(nonce),
-            Submission.status == SubmissionStatus.pending,
-            Submission.expires_at > now,
-        )
-        .values(status=SubmissionStatus.confirmed, confirmed_at=now)
-        .returning(Submission.id)
-        .execution_options(synchronize_session=False)
-    )
-    submission_id = claimed.scalar_one_or_none()
-    if submission_id is None:
-        # Raises the reason (used, expired or unknown).
-        await find_by_confirm_token(session, token=token, settings=settings)
-        raise LinkUsed(_("This link has already been used: nothing was changed."), field="token")
-    submission = await session.scalar(
-        select(Submission)
-        .where(Submission.id == submission_id)
-        .execution_options(populate_existing=True)
-    )
-    assert submission is not None
-    sender = _sender_of(submission)
-    campaign = await get_open_campaign(
-        session, slug=await _campaign_slug(session, submission.campaign_id)
-    )
-    key = sender_key(sender.email, secret=settings.effective_secret_key)
-    letters: bulk.Prepared | None = None
-    if prepared is not None and prepared.submission_id == submission_id:
-        ids = submission.deputy_ids
-        active = set(
-            await session.scalars(select(Deputy.id).where(Deputy.id.in_(ids), Deputy.is_active))
-        )
-        written = await already_written(
-            session, campaign_id=campaign.id, deputy_ids=[i for i in ids if i in active], key=key
-        )
-        wanted = [i for i in ids if i in active and i not in written]
-        built = {d.id: d for d in prepared.letters.deputies}
-        if all(i in built for i in wanted):  # else something changed: build them all here
-            writing = [built[i] for i in wanted]
-            letters = prepared.letters
-    if letters is None:
-        deputies, written = await _deputies_to_write(
-            session, submission=submission, campaign_id=campaign.id, key=key
-        )
-        writing = [d for d in deputies if d.id not in written]
-        letters = await _prepare_letters(
-            session,
-            submission=submission,
-            campaign=campaign,
-            deputies=writing,
-            key=key,
-            settings=settings,
-        )
-    letter_ids = await bulk.insert_letters(session, letters, deputy_ids={d.id for d in writing})
-    skipped = sorted(set(submission.skipped_deputy_ids) | written)
-    submission.letter_ids = letter_ids
-    submission.skipped_deputy_ids = skipped
-    # The letters now hold what they need; the submission keeps nothing personal.
-    submission.full_name = submission.email = submission.locality = None
-    submission.postal_address = None
-    await session.flush()
-    return Confirmed(submission, letter_ids, skipped, writing, campaign.title)
-
-
-async def _campaign_slug(session: AsyncSession, campaign_id: int) -> str:
-    slug = await session.scalar(select(Campaign.slug).where(Campaign.id == campaign_id))
-    if slug is None:
-        raise NotFound(_("There is no such campaign."), field="slug")
-    return slug
 
 
 # --- status, cancel, erase ---------------------------------------------------------------------
@@ -544,7 +342,7 @@ async def get_status(session: AsyncSession, *, token: str) -> Status:
     """A submission and its letters (deputies loaded) by its status token; NotFound otherwise."""
     submission = await session.scalar(
         select(Submission)
-        .where(Submission.status_hash == _hash(token))
+        .where(Submission.status_hash == token_hash(token))
         .execution_options(populate_existing=True)
     )
     if submission is None:

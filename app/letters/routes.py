@@ -22,7 +22,7 @@ from app.deputies import service as deputies_service
 from app.errors import InvalidInput, NotFound
 from app.i18n import gettext as _
 from app.i18n import ngettext
-from app.letters import altcha_check, flow, web
+from app.letters import altcha_check, confirmation, flow, web
 from app.letters.cache import IntakeCache, OpenCampaign
 from app.letters.mailer import queue_confirmation
 from app.letters.models import LetterStatus
@@ -129,27 +129,28 @@ async def _do_submit(
     return submitted
 
 
-async def _do_confirm(session: AsyncSession, settings: Settings, token: str) -> flow.Confirmed:
+async def _do_confirm(
+    request: Request, session: AsyncSession, settings: Settings, token: str
+) -> confirmation.Confirmed:
     # The letters are rendered and built first, outside the write transaction (on SQLite the
-    # write lock is the whole database's); confirm() checks everything again inside it.
-    prepared: flow.PreparedConfirmation | None = await flow.prepare_confirmation(
-        session, token=token, settings=settings
-    )
-    await session.commit()  # ends the read transaction (nothing written; objects kept)
+    # write lock is the whole database's); confirm() checks what they were built from inside it.
+    cache = _cache(request)
     for attempt in range(3):
         try:
+            prepared = await confirmation.prepare(
+                session, token=token, settings=settings, cache=cache
+            )
+            await session.commit()  # ends the read transaction (nothing written)
             await begin_write(session)
-            confirmed = await flow.confirm(
-                session, token=token, settings=settings, prepared=prepared
+            confirmed = await confirmation.confirm(
+                session, prepared=prepared, settings=settings, cache=cache
             )
             await session.commit()
             return confirmed
         except IntegrityError:
             # A concurrent confirmation from the same address wrote to one of these deputies
-            # first: start again, the second pass skips that deputy (and builds its letters
-            # again: the rollback expired the prepared ones' deputies).
+            # first: start again, the second pass skips that deputy.
             await session.rollback()
-            prepared = None
             if attempt == 2:
                 raise
             await asyncio.sleep(0.05 * (attempt + 1))
@@ -404,7 +405,7 @@ async def confirm_page(
 ) -> HTMLResponse:
     # A GET changes nothing: mail scanners open links. The button below confirms.
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
-    submission = await flow.find_by_confirm_token(session, token=token, settings=settings)
+    submission = await confirmation.pending(session, token=token, settings=settings)
     campaign = await session.get(Campaign, submission.campaign_id)
     return templates.TemplateResponse(
         request,
@@ -422,7 +423,7 @@ async def confirm_submit(
     limiter: RateLimiterDep,
 ) -> HTMLResponse:
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
-    confirmed = await _do_confirm(session, settings, token)
+    confirmed = await _do_confirm(request, session, settings, token)
     deputies = {
         d.id: d
         for d in await deputies_service.get_deputies(session, ids=confirmed.skipped_deputy_ids)
@@ -593,11 +594,11 @@ async def api_confirm(
 ) -> StatusOut:
     """Confirm a submission with the token of its e-mail link: the letters are created."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
-    confirmed = await _do_confirm(session, settings, data.token)
+    confirmed = await _do_confirm(request, session, settings, data.token)
     # The letters were just made, all queued: shown from what the confirmation holds.
     queued = LetterStatus.queued
     return StatusOut(
-        submission=confirmed.submission.status,
+        submission=confirmed.status,
         campaign=confirmed.campaign_title,
         letters=[
             LetterStatusOut(

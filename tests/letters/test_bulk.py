@@ -22,6 +22,11 @@ from tests.letters.conftest import make_world
 CITIZEN = {"full_name": "Мария Петрова", "locality": "Тверь"}
 
 
+async def _versions(session: AsyncSession, campaign_id: int) -> list[bulk.VersionText]:
+    versions = await campaigns_service.approved_versions(session, campaign_id=campaign_id)
+    return [bulk.VersionText.of(v) for v in versions]
+
+
 async def test_same_letters_and_same_rotation(session: AsyncSession, settings: Settings) -> None:
     world = await make_world(session, deputies=2)
     author = await create_staff(session)
@@ -44,10 +49,14 @@ async def test_same_letters_and_same_rotation(session: AsyncSession, settings: S
         appeal_version_id=one.id, sender_name="Мария Петрова", sender_email="m@example.org",
         reply_to=True, subject=subject, body=body, settings=settings, sender_key="k1",
     )  # fmt: skip
+    builder = bulk.LetterBuilder(
+        campaign_id=world.campaign.id, campaign_title="T", citizen=CITIZEN,
+        sender_name="Мария Петрова", sender_email="m@example.org", reply_to=True,
+        sender_key="k2", date=date, settings=settings,
+    )  # fmt: skip
     ids = await bulk.create_letters(
-        session, deputies=deputies, campaign_id=world.campaign.id, campaign_title="T",
-        citizen=CITIZEN, sender_name="Мария Петрова", sender_email="m@example.org",
-        reply_to=True, sender_key="k2", date=date, settings=settings,
+        session, deputies=[bulk.DeputyCard.of(d) for d in deputies],
+        versions=await _versions(session, world.campaign.id), builder=builder,
     )  # fmt: skip
     letters = {x.id: x for x in await session.scalars(select(Letter))}
     first, second = letters[ids[0]], letters[ids[1]]
@@ -77,24 +86,31 @@ async def test_a_wrong_prediction_is_built_again(
         subject="Второй вариант", name="Второй текст",
     )  # fmt: skip
     deputies = await deputies_service.get_deputies(session, ids=[world.deputies[0].id])
-    kwargs = {
-        "deputies": deputies, "campaign_id": world.campaign.id, "campaign_title": "T",
-        "citizen": CITIZEN, "sender_name": "М П", "sender_email": "m@example.org",
-        "reply_to": False, "date": dt.date(2026, 11, 27), "settings": settings,
-    }  # fmt: skip
-    [first] = await bulk.create_letters(session, sender_key="a", **kwargs)  # type: ignore[arg-type]
+    versions = await _versions(session, world.campaign.id)
+
+    async def create(key: str) -> list[int]:
+        builder = bulk.LetterBuilder(
+            campaign_id=world.campaign.id, campaign_title="T", citizen=CITIZEN,
+            sender_name="М П", sender_email="m@example.org", reply_to=False, sender_key=key,
+            date=dt.date(2026, 11, 27), settings=settings,
+        )  # fmt: skip
+        return await bulk.create_letters(
+            session, deputies=[bulk.DeputyCard.of(d) for d in deputies], versions=versions,
+            builder=builder,
+        )  # fmt: skip
+
+    [first] = await create("a")
 
     async def stale(*args: object, **kw: object) -> dict[int, int]:
         return {}  # as if a concurrent confirmation moved the counter after it was read
 
     monkeypatch.setattr(bulk, "_current", stale)
-    [second] = await bulk.create_letters(session, sender_key="b", **kwargs)  # type: ignore[arg-type]
+    [second] = await create("b")
     letters = {x.id: x for x in await session.scalars(select(Letter))}
     assert letters[first].appeal_version_id != letters[second].appeal_version_id
     message = message_from_bytes(
         await stored_message(session, second) or b"", policy=policy.default
     )
     subject = "Второй вариант"
-    versions = await campaigns_service.approved_versions(session, campaign_id=world.campaign.id)
     expected = next(v for v in versions if v.id == letters[second].appeal_version_id)
     assert (message["Subject"] == subject) == (expected.subject == subject)

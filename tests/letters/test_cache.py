@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import AppealVersion, Campaign, CampaignStatus, VersionStatus
 from app.config import Settings
-from app.db import begin_write
-from app.letters import bulk, flow
+from app.db import begin_write, utcnow
+from app.deputies.models import Deputy
+from app.letters import confirmation
 from app.letters.models import Letter
 from app.main import create_app
 from app.staff.models import Role
@@ -98,7 +99,12 @@ async def test_confirmation_locks_the_approved_versions_on_postgresql(
         pytest.skip("SQLite serialises writers with its database lock")
     world = await make_world(session)
     async with sessionmaker() as confirming:
-        versions = await bulk._approved(confirming, campaign_id=world.campaign.id)
+        versions = list(
+            await confirming.scalars(
+                confirmation._approved(confirming),
+                {"campaign_id": world.campaign.id, "now": utcnow()},
+            )
+        )
         assert len(versions) == 1
         # A withdrawal in another transaction waits for the confirming one to commit.
         async with sessionmaker() as withdrawing:
@@ -106,7 +112,7 @@ async def test_confirmation_locks_the_approved_versions_on_postgresql(
             with pytest.raises(DBAPIError):
                 await withdrawing.execute(
                     update(AppealVersion)
-                    .where(AppealVersion.id == versions[0].id)
+                    .where(AppealVersion.id == versions[0])
                     .values(status=VersionStatus.withdrawn)
                 )
             await withdrawing.rollback()
@@ -126,8 +132,9 @@ async def test_letters_built_before_the_transaction_follow_a_version_change_in_b
     await mail_sent(citizen_app)
     token = inbox.links()["confirm"]
     async with sessionmaker() as confirming:
-        prepared = await flow.prepare_confirmation(
-            confirming, token=token, settings=citizen_settings
+        cache = citizen_app.state.intake_cache
+        prepared = await confirmation.prepare(
+            confirming, token=token, settings=citizen_settings, cache=cache
         )
         await confirming.commit()
         (old,) = prepared.letters.versions
@@ -147,8 +154,9 @@ async def test_letters_built_before_the_transaction_follow_a_version_change_in_b
         )
         await session.commit()
         await begin_write(confirming)
-        confirmed = await flow.confirm(
-            confirming, token=token, settings=citizen_settings, prepared=prepared
+        # (Changed behind the process's back: its snapshot still has the old text.)
+        confirmed = await confirmation.confirm(
+            confirming, prepared=prepared, settings=citizen_settings, cache=cache
         )
         await confirming.commit()
     assert len(confirmed.letter_ids) == 3
@@ -160,3 +168,38 @@ async def test_letters_built_before_the_transaction_follow_a_version_change_in_b
     ).get_body(("plain",))
     assert body is not None
     assert "Новый текст" in body.get_content()
+
+
+async def test_a_deputy_deactivated_after_the_letters_were_built_gets_none(
+    citizen: httpx.AsyncClient,
+    citizen_app: FastAPI,
+    citizen_settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    world = await make_world(session)
+    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
+    await mail_sent(citizen_app)
+    gone = world.deputies[0].id
+    async with sessionmaker() as confirming:
+        cache = citizen_app.state.intake_cache
+        prepared = await confirmation.prepare(
+            confirming, token=inbox.links()["confirm"], settings=citizen_settings, cache=cache
+        )
+        await confirming.commit()
+        assert gone in prepared.letters.rows
+        await session.execute(
+            update(Deputy).where(Deputy.id == gone).values(is_active=False, updated_at=utcnow())
+        )
+        await session.commit()
+        await begin_write(confirming)
+        confirmed = await confirmation.confirm(
+            confirming, prepared=prepared, settings=citizen_settings, cache=cache
+        )
+        await confirming.commit()
+    assert len(confirmed.letter_ids) == len(world.deputies) - 1
+    assert confirmed.skipped_deputy_ids == [gone]
+    await session.rollback()
+    deputies = set(await session.scalars(select(Letter.deputy_id)))
+    assert deputies == {d.id for d in world.deputies} - {gone}
