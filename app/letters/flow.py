@@ -17,10 +17,22 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
-from sqlalchemy import BindParameter, ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,7 +40,7 @@ from app.campaigns import rendering
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import AppealVersion, Campaign, CampaignStatus, VersionStatus
 from app.config import Settings
-from app.db import utcnow
+from app.db import begin_write, utcnow
 from app.deputies import service as deputies_service
 from app.deputies.models import Deputy, Legislature, Region
 from app.errors import Conflict, Gone, NotFound
@@ -218,14 +230,14 @@ async def already_written(
     """Those of the deputies to whom this sender key has a letter in the campaign."""
     if not deputy_ids:
         return set()
-    rows = await session.scalars(
-        select(Letter.deputy_id).where(
-            Letter.campaign_id == campaign_id,
-            Letter.sender_key == key,
-            Letter.deputy_id.in_(deputy_ids),
-        )
-    )
-    return set(rows)
+    rows = await session.scalars(_WRITTEN, {"campaign_id": campaign_id, "key": key})
+    return set(rows).intersection(deputy_ids)
+
+
+# A range of ix_letter_campaign_id_sender_key: the few letters of one sender in one campaign.
+_WRITTEN = select(Letter.deputy_id).where(
+    Letter.campaign_id == bindparam("campaign_id"), Letter.sender_key == bindparam("key")
+)
 
 
 def citizen_values(sender: SenderIn, *, campaign: CampaignRef) -> dict[str, str]:
@@ -275,7 +287,8 @@ class CampaignRef(Protocol):
 
 @dataclass
 class Submitted:
-    submission: Submission
+    deputy_ids: list[int]  # those the letters will go to once confirmed
+    expires_at: dt.datetime
     confirm_token: str
     status_token: str
     skipped_deputy_ids: list[int] = field(default_factory=list)
@@ -292,7 +305,11 @@ async def submit(
     language: str,
     settings: Settings,
 ) -> Submitted:
-    """Hold a submission until its e-mail link is followed; AlreadyWritten if nothing is left."""
+    """Hold a submission until its e-mail link is followed; AlreadyWritten if nothing is left.
+
+    The deputies already written to are read first; then the write transaction begins
+    (begin_write), holding only the INSERT, and the caller's writes, until the caller commits.
+    (The confirmation enforces once per deputy whatever happens in between.)"""
     key = sender_key(sender.email, secret=settings.effective_secret_key)
     ids = list(deputy_ids)
     written = await already_written(session, campaign_id=campaign.id, deputy_ids=ids, key=key)
@@ -304,28 +321,33 @@ async def submit(
     nonce = secrets.token_urlsafe(24)
     status_token = secrets.token_urlsafe(32)
     now = utcnow()
-    submission = Submission(
-        campaign_id=campaign.id,
-        region_code=region_code,
-        deputy_ids=remaining,
-        letter_ids=[],
-        skipped_deputy_ids=sorted(written),
-        status=SubmissionStatus.pending,
-        full_name=sender.full_name,
-        email=sender.email,
-        locality=sender.locality,
-        postal_address=sender.postal_address if campaign.requires_address else None,
-        reply_to=reply_to,
-        language=language,
-        token_hash=token_hash(nonce),
-        status_hash=token_hash(status_token),
-        created_at=now,
-        expires_at=now + dt.timedelta(hours=settings.confirm_hours),
+    expires_at = now + dt.timedelta(hours=settings.confirm_hours)
+    await begin_write(session)
+    await session.execute(
+        insert(cast(Table, Submission.__table__)),
+        [
+            {
+                "campaign_id": campaign.id,
+                "region_code": region_code,
+                "deputy_ids": remaining,
+                "letter_ids": [],
+                "skipped_deputy_ids": sorted(written),
+                "status": SubmissionStatus.pending,
+                "full_name": sender.full_name,
+                "email": sender.email,
+                "locality": sender.locality,
+                "postal_address": sender.postal_address if campaign.requires_address else None,
+                "reply_to": reply_to,
+                "language": language,
+                "token_hash": token_hash(nonce),
+                "status_hash": token_hash(status_token),
+                "created_at": now,
+                "expires_at": expires_at,
+            }
+        ],
     )
-    session.add(submission)
-    await session.flush()
     token = _signer(settings).sign(nonce.encode()).decode()
-    return Submitted(submission, token, status_token, sorted(written))
+    return Submitted(remaining, expires_at, token, status_token, sorted(written))
 
 
 # --- status, cancel, erase ---------------------------------------------------------------------

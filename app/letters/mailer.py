@@ -15,9 +15,10 @@ import contextlib
 import datetime as dt
 import logging
 from email.utils import format_datetime
+from typing import cast
 
 import aiosmtplib
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -57,21 +58,24 @@ def confirmation_bytes(
     return head + delivery_message.encode_body(body)
 
 
-def queue_confirmation(
+async def queue_confirmation(
     session: AsyncSession, *, to: str, subject: str, body: str, expires_at: dt.datetime
 ) -> None:
     """Put the e-mail in the outbox, in the caller's transaction (it leaves when that commits)."""
     now = utcnow()
-    session.add(
-        ConfirmationEmail(
-            to_address=delivery_message.check_address(to, field="email"),
-            subject=delivery_message.clean_text(subject, limit=200),
-            body=body,
-            created_at=now,
-            expires_at=expires_at,
-            attempts=0,
-            next_attempt_at=now,
-        )
+    await session.execute(
+        insert(cast(Table, ConfirmationEmail.__table__)),
+        [
+            {
+                "to_address": delivery_message.check_address(to, field="email"),
+                "subject": delivery_message.clean_text(subject, limit=200),
+                "body": body,
+                "created_at": now,
+                "expires_at": expires_at,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+        ],
     )
 
 

@@ -96,11 +96,14 @@ class Letter(Base):
         # Citizen flow (app.letters.submissions): one letter per e-mail, deputy and campaign.
         # NULL keys (letters made by other paths) never collide.
         UniqueConstraint("campaign_id", "deputy_id", "sender_key"),
+        # The deputies a sender already wrote to in a campaign (flow.already_written); it also
+        # serves every query by campaign alone.
+        Index("ix_letter_campaign_id_sender_key", "campaign_id", "sender_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Plain integers until the campaigns package lands; the merge adds the foreign keys.
-    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    campaign_id: Mapped[int] = mapped_column(Integer)
     appeal_version_id: Mapped[int] = mapped_column(Integer, index=True)
     deputy_id: Mapped[int] = mapped_column(ForeignKey("deputy.id"), index=True)
     recipient_email: Mapped[str] = mapped_column(String(254))

@@ -71,7 +71,6 @@ async def _do_submit(
         address=web.client_address(request, settings),
         email=form.sender.email,
     )
-    await begin_write(session)
     submitted = await flow.submit(
         session,
         campaign=campaign,
@@ -82,7 +81,7 @@ async def _do_submit(
         language=i18n.current_language.get(),
         settings=settings,
     )
-    count = len(submitted.submission.deputy_ids)
+    count = len(submitted.deputy_ids)
     confirm_url = base + str(
         request.app.url_path_for("confirm_page", token=submitted.confirm_token)
     )
@@ -115,12 +114,12 @@ async def _do_submit(
     )
     # The e-mail goes to the outbox in the same transaction: stored with the submission or not at
     # all. The delivery worker sends it (woken at once when it runs in this process).
-    queue_confirmation(
+    await queue_confirmation(
         session,
         to=form.sender.email,
         subject=_("Confirm your letters to deputies"),
         body=body + "\n",
-        expires_at=submitted.submission.expires_at,
+        expires_at=submitted.expires_at,
     )
     await session.commit()
     wake: asyncio.Event | None = getattr(request.app.state, "outbox_wake", None)
@@ -573,8 +572,8 @@ async def api_submit(
         if token is not None:
             i18n.current_language.reset(token)
     return SubmissionOut(
-        expires_at=submitted.submission.expires_at,
-        deputy_ids=submitted.submission.deputy_ids,
+        expires_at=submitted.expires_at,
+        deputy_ids=submitted.deputy_ids,
         already_written_deputy_ids=submitted.skipped_deputy_ids,
     )
 
