@@ -674,11 +674,15 @@ async def choose_version(
     """The approved version the next letter to this deputy in this campaign uses.
 
     Variants come in turn per deputy (a counter per campaign and deputy), so that a deputy gets
-    them alternately rather than many byte-identical letters. Conflict if none is approved.
+    them alternately rather than many byte-identical letters. Conflict if none is approved. With
+    a single approved text there is nothing to hand in turn, and the counter stays as it is
+    (letters.bulk does the same for a confirmation's letters).
     """
     versions = await approved_versions(session, campaign_id=campaign_id)
     if not versions:
         raise Conflict("This campaign has no approved text at the moment.", field="campaign_id")
+    if len(versions) == 1:
+        return versions[0]
     values = {"campaign_id": campaign_id, "deputy_id": deputy_id, "counter": 1}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert

@@ -82,16 +82,17 @@ class LetterBuilder:
 
     campaign_id: int
     campaign_title: str
-    citizen: Mapping[str, str]
-    sender_name: str
-    sender_email: str
+    # The sender's data: never in a repr (tracebacks, logs).
+    citizen: Mapping[str, str] = field(repr=False)
+    sender_name: str = field(repr=False)
+    sender_email: str = field(repr=False)
     reply_to: bool
-    sender_key: str
+    sender_key: str = field(repr=False)
     date: dt.date
-    settings: Settings
+    settings: Settings = field(repr=False)
     now: dt.datetime = field(default_factory=utcnow)
     # Headers repeated in these letters (sender, subject, campaign), encoded once.
-    memo: dict[tuple[str, ...], str] = field(default_factory=dict)
+    memo: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.sender_email = delivery_message.check_address(

@@ -3,8 +3,9 @@ campaign, the ids of the deputies it writes to in a region, its approved texts, 
 as plain values (bulk.DeputyCard).
 
 A submission stores only a pending request: nothing is created or sent until its link is
-confirmed, and the confirmation checks the campaign, its approved versions and the deputies
-against the database inside its own write transaction (see confirmation.confirm). So the snapshot
+confirmed, and the confirmation checks that the campaign is open, its approved versions and the
+deputies against the database inside its own write transaction (see confirmation.confirm); a
+change of the campaign's title or address rule reaches other processes within `ttl`. So the snapshot
 may lag a staff action by at most `ttl` seconds in other processes, and not at all in this one:
 every staff action on a campaign, text or version bumps `campaigns_service.generation`, which
 empties the snapshot here. Failures (no such campaign, not open) are never kept.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import service as campaigns_service
+from app.campaigns.models import Campaign
 from app.deputies import service as deputies_service
 from app.errors import Conflict
 from app.i18n import gettext as _
@@ -34,6 +36,10 @@ class OpenCampaign:
     slug: str
     title: str
     requires_address: bool
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> OpenCampaign:
+        return cls(campaign.id, campaign.slug, campaign.title, campaign.requires_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +85,7 @@ class IntakeCache:
             return found[1], list(ids[1])
         campaign = await flow.get_open_campaign(session, slug=slug)
         deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
-        snapshot = OpenCampaign(
-            campaign.id, campaign.slug, campaign.title, campaign.requires_address
-        )
+        snapshot = OpenCampaign.of(campaign)
         if self.ttl > 0:
             self._campaigns[slug] = (now + self.ttl, snapshot)
             self._deputies[(slug, code)] = (now + self.ttl, tuple(deputy_ids))
@@ -105,7 +109,7 @@ class IntakeCache:
                 _("This campaign has no approved text at the moment."), field="campaign_id"
             )
         texts = CampaignTexts(
-            OpenCampaign(campaign.id, campaign.slug, campaign.title, campaign.requires_address),
+            OpenCampaign.of(campaign),
             tuple(VersionText.of(v) for v in versions),
         )
         if self.ttl > 0:

@@ -22,7 +22,8 @@ second pass skips that deputy. Services flush or execute; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +32,7 @@ from app.campaigns.models import AppealVersion, Campaign, VersionStatus
 from app.config import Settings
 from app.db import UTCDateTime, utcnow
 from app.deputies.models import Deputy
-from app.errors import Gone
+from app.errors import Conflict, Gone
 from app.i18n import gettext as _
 from app.letters import bulk, flow
 from app.letters.cache import CampaignTexts, IntakeCache
@@ -65,7 +66,7 @@ _PENDING = select(
 # The approved versions of an open campaign, locked against a withdrawal on PostgreSQL (the
 # campaign's row is not locked: a pause only stops delivery, which holds these letters too).
 _APPROVED = (
-    select(AppealVersion.id)
+    select(AppealVersion.id, AppealVersion.subject, AppealVersion.body)
     .where(
         AppealVersion.campaign_id == bindparam("campaign_id"),
         AppealVersion.status == VersionStatus.approved,
@@ -84,7 +85,6 @@ _DEPUTIES = select(Deputy.id, Deputy.is_active, Deputy.updated_at).where(
 
 @dataclass
 class Confirmed:
-    status: SubmissionStatus
     letter_ids: list[int]
     skipped_deputy_ids: list[int]
     # The letters just made (all queued), each with its deputy, and the campaign's title: what
@@ -101,11 +101,12 @@ class PendingSubmission:
     deputy_ids: list[int]
     skipped_deputy_ids: list[int]
     expires_at: dt.datetime
-    full_name: str
-    email: str
-    locality: str
-    postal_address: str
     reply_to: bool
+    # The sender's data: never in a repr (tracebacks, logs).
+    full_name: str = field(repr=False)
+    email: str = field(repr=False)
+    locality: str = field(repr=False)
+    postal_address: str = field(repr=False)
 
 
 @dataclass
@@ -113,7 +114,9 @@ class Prepared:
     """A confirmation's letters rendered and built before its write transaction."""
 
     submission: PendingSubmission
+    key: str  # the sender key (flow.sender_key)
     texts: CampaignTexts
+    cards: dict[int, bulk.DeputyCard]  # the submission's deputies as they were seen
     written: set[int]  # deputies this address already wrote to in the campaign
     letters: bulk.Prepared
 
@@ -127,49 +130,63 @@ async def pending(session: AsyncSession, *, token: str, settings: Settings) -> P
     if row.status != SubmissionStatus.pending:
         raise _used()
     return PendingSubmission(
-        token_hash,
-        row.id,
-        row.campaign_id,
-        list(row.deputy_ids),
-        list(row.skipped_deputy_ids),
-        row.expires_at,
-        row.full_name or "",
-        row.email or "",
-        row.locality or "",
-        row.postal_address or "",
-        row.reply_to,
+        token_hash=token_hash,
+        id=row.id,
+        campaign_id=row.campaign_id,
+        deputy_ids=list(row.deputy_ids),
+        skipped_deputy_ids=list(row.skipped_deputy_ids),
+        expires_at=row.expires_at,
+        reply_to=row.reply_to,
+        full_name=row.full_name or "",
+        email=row.email or "",
+        locality=row.locality or "",
+        postal_address=row.postal_address or "",
     )
 
 
-async def _build(
-    session: AsyncSession,
-    *,
+def _build_letters(
     submission: PendingSubmission,
+    *,
+    key: str,
     texts: CampaignTexts,
     cards: dict[int, bulk.DeputyCard],
     written: set[int],
     settings: Settings,
-) -> bulk.Prepared:
-    """The letters to the submission's active deputies not written to yet, in its order."""
+) -> tuple[list[bulk.DeputyCard], bulk.LetterBuilder]:
+    """The deputies to write to (the submission's active ones not written to yet, in its
+    order) and the builder of their letters."""
     deputies = [
         cards[i]
         for i in submission.deputy_ids
         if i in cards and cards[i].is_active and i not in written
     ]
     campaign = texts.campaign
-    citizen = {"full_name": submission.full_name, "locality": submission.locality}
-    if campaign.requires_address:
-        citizen["address"] = submission.postal_address
     builder = bulk.LetterBuilder(
         campaign_id=campaign.id,
         campaign_title=campaign.title,
-        citizen=citizen,
+        citizen=flow.citizen_values(submission, campaign=campaign),
         sender_name=submission.full_name,
         sender_email=submission.email,
         reply_to=submission.reply_to,
-        sender_key=flow.sender_key(submission.email, secret=settings.effective_secret_key),
+        sender_key=key,
         date=utcnow().date(),
         settings=settings,
+    )
+    return deputies, builder
+
+
+async def _prepare_letters(
+    session: AsyncSession,
+    submission: PendingSubmission,
+    *,
+    key: str,
+    texts: CampaignTexts,
+    cards: dict[int, bulk.DeputyCard],
+    written: set[int],
+    settings: Settings,
+) -> bulk.Prepared:
+    deputies, builder = _build_letters(
+        submission, key=key, texts=texts, cards=cards, written=written, settings=settings
     )
     return await bulk.prepare_letters(
         session, deputies=deputies, versions=texts.versions, builder=builder
@@ -190,11 +207,49 @@ async def prepare(
     written = await flow.already_written(
         session, campaign_id=texts.campaign.id, deputy_ids=ids, key=key
     )
-    letters = await _build(
-        session, submission=submission, texts=texts, cards=cards, written=written,
+    letters = await _prepare_letters(
+        session, submission, key=key, texts=texts, cards=cards, written=written,
         settings=settings,
     )  # fmt: skip
-    return Prepared(submission, texts, written, letters)
+    return Prepared(submission, key, texts, cards, written, letters)
+
+
+async def _texts_now(
+    session: AsyncSession, *, texts: CampaignTexts, cache: IntakeCache, now: dt.datetime
+) -> CampaignTexts:
+    """The campaign's approved texts as they are in this transaction (locked on PostgreSQL);
+    NotFound, Gone or Conflict if it is no longer open."""
+    campaign_id = texts.campaign.id
+    rows = (
+        await session.execute(_approved(session), {"campaign_id": campaign_id, "now": now})
+    ).all()
+    if [row.id for row in rows] == [v.id for v in texts.versions]:
+        return texts
+    if not rows:
+        # Closed, paused or without an approved text since the snapshot: the reason is raised.
+        await cache.campaign_texts(session, campaign_id=campaign_id, fresh=True)
+        raise Conflict(_("This campaign has no approved text at the moment."), field="campaign_id")
+    # A text approved or withdrawn since the snapshot: the locked rows are the texts.
+    versions = tuple(bulk.VersionText(row.id, row.subject, row.body) for row in rows)
+    return replace(texts, versions=versions)
+
+
+async def _changed_deputies(
+    session: AsyncSession, *, cards: dict[int, bulk.DeputyCard], ids: Sequence[int]
+) -> bool:
+    """Whether any of these deputies is not as its card (activated, deactivated, updated by an
+    import, or gone) in this transaction."""
+    if not ids:
+        return False
+    now_seen = {
+        row.id: (row.is_active, row.updated_at)
+        for row in await session.execute(_DEPUTIES, {"ids": list(ids)})
+    }
+    return any(
+        now_seen.get(i) != ((card.is_active, card.updated_at) if card else None)
+        for i in ids
+        for card in [cards.get(i)]
+    )
 
 
 async def confirm(
@@ -202,35 +257,20 @@ async def confirm(
 ) -> Confirmed:
     """In the write transaction: check what prepare() used, insert the letters and claim the
     submission (see the module's docstring). On LinkUsed or Gone the caller must roll back."""
-    submission, texts, letters = prepared.submission, prepared.texts, prepared.letters
-    campaign_id = texts.campaign.id
+    submission, letters = prepared.submission, prepared.letters
     now = utcnow()
-    version_ids = list(
-        await session.scalars(_approved(session), {"campaign_id": campaign_id, "now": now})
-    )
-    if version_ids != [v.id for v in texts.versions]:
-        # A text approved or withdrawn, or the campaign closed, since the snapshot: read it
-        # again (NotFound, Gone or Conflict if it is no longer open).
-        texts = await cache.campaign_texts(session, campaign_id=campaign_id, fresh=True)
-    ids = [d.id for d in letters.deputies]
-    if ids:
-        now_seen = {
-            row.id: (row.is_active, row.updated_at)
-            for row in await session.execute(_DEPUTIES, {"ids": ids})
-        }
-        if any(now_seen.get(d.id) != (d.is_active, d.updated_at) for d in letters.deputies):
-            # A deputy deactivated or changed by an import since the snapshot: build again.
-            cards = await cache.deputy_cards(session, ids=ids, fresh=True)
-            letters = await _build(
-                session, submission=submission, texts=texts, cards=cards,
-                written=prepared.written, settings=settings,
-            )  # fmt: skip
+    texts = await _texts_now(session, texts=prepared.texts, cache=cache, now=now)
+    # Every deputy not written to yet, whether prepare() left it out (inactive) or not.
+    ids = [i for i in submission.deputy_ids if i not in prepared.written]
+    if await _changed_deputies(session, cards=prepared.cards, ids=ids):
+        cards = await cache.deputy_cards(session, ids=ids, fresh=True)
+        letters = await _prepare_letters(
+            session, submission, key=prepared.key, texts=texts, cards=cards,
+            written=prepared.written, settings=settings,
+        )  # fmt: skip
     letter_ids = await bulk.insert_letters(session, letters, versions=texts.versions)
-    written_now = {d.id for d in letters.deputies}
-    skipped = sorted(
-        set(submission.skipped_deputy_ids)
-        | {i for i in submission.deputy_ids if i not in written_now}
-    )
+    # Those already written to are reported; inactive deputies are left out silently.
+    skipped = sorted(set(submission.skipped_deputy_ids) | prepared.written)
     claimed = await session.execute(
         update(Submission)
         .where(
@@ -252,15 +292,13 @@ async def confirm(
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        # Confirmed by a concurrent request, or expired in between.
-        row = (await session.execute(_PENDING, {"token_hash": submission.token_hash})).one()
-        raise _used() if row.status != SubmissionStatus.pending else _expired()
-    return Confirmed(
-        SubmissionStatus.confirmed, letter_ids, skipped, letters.deputies, texts.campaign.title
-    )
+        # Confirmed by a concurrent request, expired, or deleted by the purge in between.
+        row = (await session.execute(_PENDING, {"token_hash": submission.token_hash})).one_or_none()
+        raise _used() if row and row.status != SubmissionStatus.pending else _expired()
+    return Confirmed(letter_ids, skipped, letters.deputies, texts.campaign.title)
 
 
-def _approved(session: AsyncSession) -> Select[int]:
+def _approved(session: AsyncSession) -> Select[int, str, str]:
     if session.get_bind().dialect.name == "postgresql":
         return _APPROVED.with_for_update(read=True, of=AppealVersion)
     # SQLite needs no lock: the confirmation holds the database's write lock.

@@ -240,7 +240,20 @@ _WRITTEN = select(Letter.deputy_id).where(
 )
 
 
-def citizen_values(sender: SenderIn, *, campaign: CampaignRef) -> dict[str, str]:
+class SenderValues(Protocol):
+    """What a letter's text may say of its sender: SenderIn, or a pending submission's data."""
+
+    @property
+    def full_name(self) -> str: ...
+
+    @property
+    def locality(self) -> str: ...
+
+    @property
+    def postal_address(self) -> str: ...
+
+
+def citizen_values(sender: SenderValues, *, campaign: CampaignRef) -> dict[str, str]:
     values = {"full_name": sender.full_name, "locality": sender.locality}
     if campaign.requires_address:
         values["address"] = sender.postal_address

@@ -35,6 +35,7 @@ from app.letters.schemas import (
     SubmissionIn,
     SubmissionOut,
 )
+from app.letters.submissions import SubmissionStatus
 from app.stats import service as stats_service
 from app.templating import templates
 
@@ -612,7 +613,7 @@ async def api_confirm(
     # The letters were just made, all queued: shown from what the confirmation holds.
     queued = LetterStatus.queued
     return StatusOut(
-        submission=confirmed.status,
+        submission=SubmissionStatus.confirmed,
         campaign=confirmed.campaign_title,
         letters=[
             LetterStatusOut(

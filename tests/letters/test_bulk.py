@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import service as campaigns_service
-from app.campaigns.models import VersionStatus
+from app.campaigns.models import VersionRotation, VersionStatus
 from app.config import Settings
 from app.deputies import service as deputies_service
 from app.letters import bulk
@@ -114,3 +114,26 @@ async def test_a_wrong_prediction_is_built_again(
     subject = "Второй вариант"
     expected = next(v for v in versions if v.id == letters[second].appeal_version_id)
     assert (message["Subject"] == subject) == (expected.subject == subject)
+
+
+async def test_one_approved_text_moves_no_counter(
+    session: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(session, deputies=2)
+    deputies = await deputies_service.get_deputies(session, ids=[d.id for d in world.deputies])
+    builder = bulk.LetterBuilder(
+        campaign_id=world.campaign.id, campaign_title="T", citizen=CITIZEN,
+        sender_name="М П", sender_email="m@example.org", reply_to=False, sender_key="a",
+        date=dt.date(2026, 11, 27), settings=settings,
+    )  # fmt: skip
+    ids = await bulk.create_letters(
+        session, deputies=[bulk.DeputyCard.of(d) for d in deputies],
+        versions=await _versions(session, world.campaign.id), builder=builder,
+    )  # fmt: skip
+    assert len(ids) == 2
+    assert list(await session.scalars(select(VersionRotation))) == []
+    one = await campaigns_service.choose_version(
+        session, campaign_id=world.campaign.id, deputy_id=deputies[0].id
+    )
+    assert list(await session.scalars(select(VersionRotation))) == []
+    assert one.id == (await _versions(session, world.campaign.id))[0].id

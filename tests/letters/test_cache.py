@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,12 +19,14 @@ from app.campaigns.models import AppealVersion, Campaign, CampaignStatus, Versio
 from app.config import Settings
 from app.db import begin_write, utcnow
 from app.deputies.models import Deputy
+from app.errors import Gone
 from app.letters import confirmation
 from app.letters.models import Letter
+from app.letters.submissions import Submission, SubmissionStatus
 from app.main import create_app
 from app.staff.models import Role
 from tests.factories import create_staff, create_version, stored_message
-from tests.letters.conftest import Inbox, form, mail_sent, make_world
+from tests.letters.conftest import Inbox, World, form, mail_sent, make_world
 
 SUBMIT = "/campaigns/hospital/RU-TVE/submit"
 
@@ -199,7 +201,127 @@ async def test_a_deputy_deactivated_after_the_letters_were_built_gets_none(
         )
         await confirming.commit()
     assert len(confirmed.letter_ids) == len(world.deputies) - 1
-    assert confirmed.skipped_deputy_ids == [gone]
+    assert confirmed.skipped_deputy_ids == []  # only those already written to are reported
     await session.rollback()
     deputies = set(await session.scalars(select(Letter.deputy_id)))
     assert deputies == {d.id for d in world.deputies} - {gone}
+
+
+async def _prepared(
+    citizen: httpx.AsyncClient,
+    citizen_app: FastAPI,
+    settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    confirming: AsyncSession,
+) -> tuple[World, confirmation.Prepared]:
+    """A submission to every deputy of the world, its letters prepared in `confirming`."""
+    world = await make_world(session)
+    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
+    await mail_sent(citizen_app)
+    prepared = await confirmation.prepare(
+        confirming,
+        token=inbox.links()["confirm"],
+        settings=settings,
+        cache=citizen_app.state.intake_cache,
+    )
+    await confirming.commit()
+    return world, prepared
+
+
+async def test_a_deputy_seen_inactive_by_the_snapshot_but_active_now_gets_a_letter(
+    citizen: httpx.AsyncClient,
+    citizen_app: FastAPI,
+    citizen_settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    world = await make_world(session, deputies=2)
+    back = world.deputies[0].id
+    cache = citizen_app.state.intake_cache
+    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
+    await mail_sent(citizen_app)
+    # The deputy was inactive when this process took its snapshot, and came back since.
+    await session.execute(update(Deputy).where(Deputy.id == back).values(is_active=False))
+    await session.commit()
+    async with sessionmaker() as confirming:
+        await cache.deputy_cards(confirming, ids=[back], fresh=True)
+        prepared = await confirmation.prepare(
+            confirming, token=inbox.links()["confirm"], settings=citizen_settings, cache=cache
+        )
+        await confirming.commit()
+        assert back not in prepared.letters.rows
+        await session.execute(
+            update(Deputy).where(Deputy.id == back).values(is_active=True, updated_at=utcnow())
+        )
+        await session.commit()
+        await begin_write(confirming)
+        confirmed = await confirmation.confirm(
+            confirming, prepared=prepared, settings=citizen_settings, cache=cache
+        )
+        await confirming.commit()
+    await session.rollback()
+    assert set(await session.scalars(select(Letter.deputy_id))) == {back, world.deputies[1].id}
+    assert len(confirmed.letter_ids) == 2
+
+
+async def test_a_campaign_paused_after_the_letters_were_built_gets_none(
+    citizen: httpx.AsyncClient,
+    citizen_app: FastAPI,
+    citizen_settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as confirming:
+        world, prepared = await _prepared(
+            citizen, citizen_app, citizen_settings, inbox, session, confirming
+        )
+        # Paused behind this process's back: its snapshot still has the campaign open.
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == world.campaign.id)
+            .values(status=CampaignStatus.paused)
+        )
+        await session.commit()
+        await begin_write(confirming)
+        with pytest.raises(Gone):
+            await confirmation.confirm(
+                confirming,
+                prepared=prepared,
+                settings=citizen_settings,
+                cache=citizen_app.state.intake_cache,
+            )
+        await confirming.rollback()
+    await session.rollback()
+    assert await session.scalar(select(func.count(Letter.id))) == 0
+    status = await session.scalar(select(Submission.status))
+    assert status == SubmissionStatus.pending
+
+
+async def test_a_submission_purged_after_the_letters_were_built_is_an_expired_link(
+    citizen: httpx.AsyncClient,
+    citizen_app: FastAPI,
+    citizen_settings: Settings,
+    inbox: Inbox,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as confirming:
+        _world, prepared = await _prepared(
+            citizen, citizen_app, citizen_settings, inbox, session, confirming
+        )
+        await session.execute(delete(Submission))
+        await session.commit()
+        await begin_write(confirming)
+        with pytest.raises(Gone):
+            await confirmation.confirm(
+                confirming,
+                prepared=prepared,
+                settings=citizen_settings,
+                cache=citizen_app.state.intake_cache,
+            )
+        await confirming.rollback()
+    await session.rollback()
+    assert await session.scalar(select(func.count(Letter.id))) == 0
