@@ -96,10 +96,15 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 async def begin_write(session: AsyncSession) -> None:
-    """End any read transaction and start a write transaction: BEGIN IMMEDIATE on SQLite, so that
-    it never has to upgrade a read snapshot to the write lock, which fails at once ("database is
-    locked") instead of waiting when another process wrote in between."""
+    """Make the session's next statements a write transaction.
+
+    SQLite: end any read transaction and BEGIN IMMEDIATE, so that the transaction never has to
+    upgrade a read snapshot to the write lock, which fails at once ("database is locked")
+    instead of waiting when another process wrote in between. PostgreSQL: nothing to do; the
+    transaction in progress (or the next) reads and writes alike, and under READ COMMITTED each
+    statement sees what is committed when it starts."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
     if session.in_transaction():
         await session.commit()
-    if session.get_bind().dialect.name == "sqlite":
-        await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+    await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})

@@ -155,8 +155,7 @@ async def _do_confirm(
             prepared = await confirmation.prepare(
                 session, token=token, settings=settings, cache=cache
             )
-            await session.commit()  # ends the read transaction (nothing written)
-            await begin_write(session)
+            await begin_write(session)  # on SQLite, ends the read transaction first
             confirmed = await confirmation.confirm(
                 session, prepared=prepared, settings=settings, cache=cache
             )
