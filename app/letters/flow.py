@@ -320,11 +320,11 @@ async def submit(
 ) -> Submitted:
     """Hold a submission until its e-mail link is followed; AlreadyWritten if nothing is left.
 
-    The deputies already written to are read first; then the write transaction begins
-    (begin_write), holding only the INSERT, and the caller's writes, until the caller commits.
-    (The confirmation enforces once per deputy whatever happens in between.)"""
+    Begins the write transaction (begin_write): the deputies already written to are read and
+    the submission inserted in it; the caller adds its own writes and commits."""
     key = sender_key(sender.email, secret=settings.effective_secret_key)
     ids = list(deputy_ids)
+    await begin_write(session)
     written = await already_written(session, campaign_id=campaign.id, deputy_ids=ids, key=key)
     remaining = [i for i in ids if i not in written]
     if not remaining:
@@ -335,7 +335,6 @@ async def submit(
     status_token = secrets.token_urlsafe(32)
     now = utcnow()
     expires_at = now + dt.timedelta(hours=settings.confirm_hours)
-    await begin_write(session)
     await session.execute(
         insert(cast(Table, Submission.__table__)),
         [
