@@ -144,7 +144,8 @@ async def pending(session: AsyncSession, *, token: str, settings: Settings) -> P
     )
 
 
-def _build_letters(
+async def _prepare_letters(
+    session: AsyncSession,
     submission: PendingSubmission,
     *,
     key: str,
@@ -152,9 +153,9 @@ def _build_letters(
     cards: dict[int, bulk.DeputyCard],
     written: set[int],
     settings: Settings,
-) -> tuple[list[bulk.DeputyCard], bulk.LetterBuilder]:
-    """The deputies to write to (the submission's active ones not written to yet, in its
-    order) and the builder of their letters."""
+) -> bulk.Prepared:
+    """The letters to the submission's active deputies not written to yet, in its order,
+    rendered and built (nothing written)."""
     deputies = [
         cards[i]
         for i in submission.deputy_ids
@@ -171,22 +172,6 @@ def _build_letters(
         sender_key=key,
         date=utcnow().date(),
         settings=settings,
-    )
-    return deputies, builder
-
-
-async def _prepare_letters(
-    session: AsyncSession,
-    submission: PendingSubmission,
-    *,
-    key: str,
-    texts: CampaignTexts,
-    cards: dict[int, bulk.DeputyCard],
-    written: set[int],
-    settings: Settings,
-) -> bulk.Prepared:
-    deputies, builder = _build_letters(
-        submission, key=key, texts=texts, cards=cards, written=written, settings=settings
     )
     return await bulk.prepare_letters(
         session, deputies=deputies, versions=texts.versions, builder=builder

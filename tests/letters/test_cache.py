@@ -121,6 +121,39 @@ async def test_confirmation_locks_the_approved_versions_on_postgresql(
         await confirming.rollback()
 
 
+class Confirming:
+    """A confirmation taken in two steps, as the route does, with a change in between."""
+
+    def __init__(self, app: FastAPI, settings: Settings, session: AsyncSession) -> None:
+        self.cache = app.state.intake_cache
+        self.settings = settings
+        self.session = session
+
+    async def prepare(self, token: str) -> confirmation.Prepared:
+        prepared = await confirmation.prepare(
+            self.session, token=token, settings=self.settings, cache=self.cache
+        )
+        await self.session.commit()
+        return prepared
+
+    async def confirm(self, prepared: confirmation.Prepared) -> confirmation.Confirmed:
+        """In a write transaction, left open: the caller commits or rolls back."""
+        await begin_write(self.session)
+        return await confirmation.confirm(
+            self.session, prepared=prepared, settings=self.settings, cache=self.cache
+        )
+
+
+async def _submitted(
+    citizen: httpx.AsyncClient, app: FastAPI, inbox: Inbox, session: AsyncSession, deputies: int = 3
+) -> tuple[World, str]:
+    """A submission to every deputy of a new world; its confirmation token."""
+    made = await make_world(session, deputies=deputies)
+    assert (await citizen.post(SUBMIT, data=form(made))).status_code == 303
+    await mail_sent(app)
+    return made, inbox.links()["confirm"]
+
+
 async def test_letters_built_before_the_transaction_follow_a_version_change_in_between(
     citizen: httpx.AsyncClient,
     citizen_app: FastAPI,
@@ -129,18 +162,13 @@ async def test_letters_built_before_the_transaction_follow_a_version_change_in_b
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    world = await make_world(session)
-    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
-    await mail_sent(citizen_app)
-    token = inbox.links()["confirm"]
+    world, token = await _submitted(citizen, citizen_app, inbox, session)
     async with sessionmaker() as confirming:
-        cache = citizen_app.state.intake_cache
-        prepared = await confirmation.prepare(
-            confirming, token=token, settings=citizen_settings, cache=cache
-        )
-        await confirming.commit()
+        steps = Confirming(citizen_app, citizen_settings, confirming)
+        prepared = await steps.prepare(token)
         (old,) = prepared.letters.versions
-        # Meanwhile the approved text is replaced by another.
+        # Meanwhile the approved text is replaced by another, behind the process's back: its
+        # snapshot still has the old text.
         author = await create_staff(session)
         new = await create_version(
             session,
@@ -155,11 +183,7 @@ async def test_letters_built_before_the_transaction_follow_a_version_change_in_b
             .values(status=VersionStatus.withdrawn)
         )
         await session.commit()
-        await begin_write(confirming)
-        # (Changed behind the process's back: its snapshot still has the old text.)
-        confirmed = await confirmation.confirm(
-            confirming, prepared=prepared, settings=citizen_settings, cache=cache
-        )
+        confirmed = await steps.confirm(prepared)
         await confirming.commit()
     assert len(confirmed.letter_ids) == 3
     await session.rollback()
@@ -180,53 +204,23 @@ async def test_a_deputy_deactivated_after_the_letters_were_built_gets_none(
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    world = await make_world(session)
-    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
-    await mail_sent(citizen_app)
+    world, token = await _submitted(citizen, citizen_app, inbox, session)
     gone = world.deputies[0].id
     async with sessionmaker() as confirming:
-        cache = citizen_app.state.intake_cache
-        prepared = await confirmation.prepare(
-            confirming, token=inbox.links()["confirm"], settings=citizen_settings, cache=cache
-        )
-        await confirming.commit()
+        steps = Confirming(citizen_app, citizen_settings, confirming)
+        prepared = await steps.prepare(token)
         assert gone in prepared.letters.rows
         await session.execute(
             update(Deputy).where(Deputy.id == gone).values(is_active=False, updated_at=utcnow())
         )
         await session.commit()
-        await begin_write(confirming)
-        confirmed = await confirmation.confirm(
-            confirming, prepared=prepared, settings=citizen_settings, cache=cache
-        )
+        confirmed = await steps.confirm(prepared)
         await confirming.commit()
     assert len(confirmed.letter_ids) == len(world.deputies) - 1
     assert confirmed.skipped_deputy_ids == []  # only those already written to are reported
     await session.rollback()
     deputies = set(await session.scalars(select(Letter.deputy_id)))
     assert deputies == {d.id for d in world.deputies} - {gone}
-
-
-async def _prepared(
-    citizen: httpx.AsyncClient,
-    citizen_app: FastAPI,
-    settings: Settings,
-    inbox: Inbox,
-    session: AsyncSession,
-    confirming: AsyncSession,
-) -> tuple[World, confirmation.Prepared]:
-    """A submission to every deputy of the world, its letters prepared in `confirming`."""
-    world = await make_world(session)
-    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
-    await mail_sent(citizen_app)
-    prepared = await confirmation.prepare(
-        confirming,
-        token=inbox.links()["confirm"],
-        settings=settings,
-        cache=citizen_app.state.intake_cache,
-    )
-    await confirming.commit()
-    return world, prepared
 
 
 async def test_a_deputy_seen_inactive_by_the_snapshot_but_active_now_gets_a_letter(
@@ -237,36 +231,30 @@ async def test_a_deputy_seen_inactive_by_the_snapshot_but_active_now_gets_a_lett
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    world = await make_world(session, deputies=2)
+    world, token = await _submitted(citizen, citizen_app, inbox, session, deputies=2)
     back = world.deputies[0].id
-    cache = citizen_app.state.intake_cache
-    assert (await citizen.post(SUBMIT, data=form(world))).status_code == 303
-    await mail_sent(citizen_app)
     # The deputy was inactive when this process took its snapshot, and came back since.
     await session.execute(update(Deputy).where(Deputy.id == back).values(is_active=False))
     await session.commit()
     async with sessionmaker() as confirming:
-        await cache.deputy_cards(confirming, ids=[back], fresh=True)
-        prepared = await confirmation.prepare(
-            confirming, token=inbox.links()["confirm"], settings=citizen_settings, cache=cache
-        )
-        await confirming.commit()
+        steps = Confirming(citizen_app, citizen_settings, confirming)
+        await steps.cache.deputy_cards(confirming, ids=[back], fresh=True)
+        prepared = await steps.prepare(token)
         assert back not in prepared.letters.rows
         await session.execute(
             update(Deputy).where(Deputy.id == back).values(is_active=True, updated_at=utcnow())
         )
         await session.commit()
-        await begin_write(confirming)
-        confirmed = await confirmation.confirm(
-            confirming, prepared=prepared, settings=citizen_settings, cache=cache
-        )
+        confirmed = await steps.confirm(prepared)
         await confirming.commit()
     await session.rollback()
     assert set(await session.scalars(select(Letter.deputy_id))) == {back, world.deputies[1].id}
     assert len(confirmed.letter_ids) == 2
 
 
-async def test_a_campaign_paused_after_the_letters_were_built_gets_none(
+@pytest.mark.parametrize("change", ["campaign paused", "submission purged"])
+async def test_a_change_after_the_letters_were_built_leaves_nothing(
+    change: str,
     citizen: httpx.AsyncClient,
     citizen_app: FastAPI,
     citizen_settings: Settings,
@@ -274,54 +262,24 @@ async def test_a_campaign_paused_after_the_letters_were_built_gets_none(
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
+    world, token = await _submitted(citizen, citizen_app, inbox, session)
     async with sessionmaker() as confirming:
-        world, prepared = await _prepared(
-            citizen, citizen_app, citizen_settings, inbox, session, confirming
-        )
-        # Paused behind this process's back: its snapshot still has the campaign open.
-        await session.execute(
-            update(Campaign)
-            .where(Campaign.id == world.campaign.id)
-            .values(status=CampaignStatus.paused)
-        )
-        await session.commit()
-        await begin_write(confirming)
-        with pytest.raises(Gone):
-            await confirmation.confirm(
-                confirming,
-                prepared=prepared,
-                settings=citizen_settings,
-                cache=citizen_app.state.intake_cache,
+        steps = Confirming(citizen_app, citizen_settings, confirming)
+        prepared = await steps.prepare(token)
+        # Behind the process's back: its snapshot still has the campaign open.
+        if change == "campaign paused":
+            await session.execute(
+                update(Campaign)
+                .where(Campaign.id == world.campaign.id)
+                .values(status=CampaignStatus.paused)
             )
+        else:  # the purge deleted the submission (its link is then an expired one)
+            await session.execute(delete(Submission))
+        await session.commit()
+        with pytest.raises(Gone):
+            await steps.confirm(prepared)
         await confirming.rollback()
     await session.rollback()
     assert await session.scalar(select(func.count(Letter.id))) == 0
-    status = await session.scalar(select(Submission.status))
-    assert status == SubmissionStatus.pending
-
-
-async def test_a_submission_purged_after_the_letters_were_built_is_an_expired_link(
-    citizen: httpx.AsyncClient,
-    citizen_app: FastAPI,
-    citizen_settings: Settings,
-    inbox: Inbox,
-    session: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> None:
-    async with sessionmaker() as confirming:
-        _world, prepared = await _prepared(
-            citizen, citizen_app, citizen_settings, inbox, session, confirming
-        )
-        await session.execute(delete(Submission))
-        await session.commit()
-        await begin_write(confirming)
-        with pytest.raises(Gone):
-            await confirmation.confirm(
-                confirming,
-                prepared=prepared,
-                settings=citizen_settings,
-                cache=citizen_app.state.intake_cache,
-            )
-        await confirming.rollback()
-    await session.rollback()
-    assert await session.scalar(select(func.count(Letter.id))) == 0
+    statuses = list(await session.scalars(select(Submission.status)))
+    assert statuses == ([SubmissionStatus.pending] if change == "campaign paused" else [])
