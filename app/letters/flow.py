@@ -1,12 +1,13 @@
-"""The citizen's flow: open campaigns, submission, confirmation by e-mail, status, cancel, erase.
+"""The citizen's flow: open campaigns, submission, the links' tokens, status, cancel, erase (the
+confirmation, which makes the letters, is in app.letters.confirmation).
 
-Services flush; the caller commits. Nothing here imports FastAPI.
+Services flush or execute; the caller commits. Nothing here imports FastAPI.
 
 Tokens: the confirmation link carries a random nonce signed with a timestamp (itsdangerous), so
 an expired link is recognised as such even after the purge deleted its row; the status link is
 a random token. Only SHA-256 hashes of both are stored. Single use is enforced by a conditional
-UPDATE on the submission row (pending -> confirmed), so two concurrent confirmations create the
-letters once.
+UPDATE on the submission row (pending -> confirmed, see confirmation.confirm), so two
+concurrent confirmations create the letters once.
 """
 
 from __future__ import annotations
