@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns.models import CampaignStatus
 from app.config import Settings
-from app.staff.models import Role
+from app.staff.models import Role, StaffMember
 from app.stats.schemas import STATUSES
 from app.stats.service import EXPORT_COLUMNS
 from tests.factories import (
@@ -36,6 +36,14 @@ from tests.staff.auth import login_ok
 from tests.stats.seed import DAY2, SENDER_EMAIL, SENDER_NAME, seed
 
 APPEALS = str(Path(sys.executable).with_name("appeals"))
+
+
+async def analyst_auth(session: AsyncSession) -> tuple[StaffMember, dict[str, str]]:
+    """An analyst (committed) and the headers of an API token of theirs."""
+    analyst = await create_staff(session, Role.analyst)
+    token = await create_api_token(session, analyst)
+    await session.commit()
+    return analyst, {"authorization": f"Bearer {token}"}
 
 
 def read_rows(fmt: str, data: bytes) -> list[dict[str, Any]]:
@@ -67,10 +75,7 @@ async def test_exports_agree_with_the_totals(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings, fmt: str
 ) -> None:
     seeded = await seed(session, settings)
-    analyst = await create_staff(session, Role.analyst)
-    token = await create_api_token(session, analyst)
-    await session.commit()
-    auth = {"authorization": f"Bearer {token}"}
+    analyst, auth = await analyst_auth(session)
     response = await client.get("/api/v1/staff/stats/export", params={"format": fmt}, headers=auth)
     assert response.status_code == 200
     disposition = response.headers["content-disposition"]
@@ -139,10 +144,7 @@ async def test_export_of_tricky_text_and_of_nothing(
         for _ in range(2)
     ]
     day = letters[0].created_at.astimezone(dt.UTC).date()
-    analyst = await create_staff(session, Role.analyst)
-    token = await create_api_token(session, analyst)
-    await session.commit()
-    auth = {"authorization": f"Bearer {token}"}
+    _analyst, auth = await analyst_auth(session)
 
     response = await client.get("/api/v1/staff/stats/export", params={"format": fmt}, headers=auth)
     assert response.status_code == 200
