@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from app import sqlite_writers
+
+BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for the lock before "database is locked"
+
 # Alembic needs named constraints to alter them, on SQLite above all.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -62,19 +66,23 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, WAL mode, foreign keys on (unless told) and a busy timeout."""
+    """An async engine; on SQLite, WAL mode, foreign keys on (unless told), a busy timeout, and
+    writers queued for the write lock (app.sqlite_writers)."""
     if url.startswith("sqlite"):
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT})
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
-        _configure_sqlite(engine, foreign_keys=foreign_keys)
+        timeout = float(kwargs["connect_args"].get("timeout", BUSY_TIMEOUT))
+        _configure_sqlite(engine, foreign_keys=foreign_keys, timeout=timeout)
+        if path is not None:
+            sqlite_writers.install(engine, path)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool, timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, issue BEGIN, so that claims can use BEGIN IMMEDIATE.
@@ -88,6 +96,8 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "BEGIN")
+        if mode != "BEGIN":
+            sqlite_writers.queue(connection, timeout=timeout)
         connection.exec_driver_sql(mode)
 
 

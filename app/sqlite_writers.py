@@ -1,0 +1,124 @@
+"""On SQLite, writers queue for the write lock instead of polling for it.
+
+SQLite lets one connection write at a time; the others wait in its busy handler, which sleeps
+between attempts (1, 2, 5, … then 100 ms each). Under load the lock falls free while every waiter
+sleeps: with two web processes, submissions waited up to 1.4 s (p99) for a lock held about 3 ms.
+
+So a transaction begun with BEGIN IMMEDIATE (db.begin_write, the worker's claims) first takes an
+exclusive `flock` on a file beside the database, through an open file of its own connection. The
+kernel hands it to the next waiter the moment it is let go: when the connection goes back to the
+pool (its transaction over, committed or rolled back) or is closed (a process that dies lets it go
+with its files). This lock only orders the writers that ask for it; SQLite's own lock still
+guards the data, and a writer that does not queue (another program, a deferred BEGIN that
+writes) waits in the busy handler as before. A wait longer than the busy timeout gives up the
+queue and falls back to the busy handler, so a stuck holder cannot stop the others for longer
+than SQLite itself would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_
+
+_FD = "appeals_writer_fd"
+_HELD = "appeals_writer_held"
+
+# Threads that block in flock() for waiting writers (one per waiting connection at most).
+_waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sqlite-writer-queue")
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + "-writers")
+
+
+class _Wait:
+    """One connection's wait for the lock, in a thread, on a duplicate of its file (the lock
+    belongs to the open file, shared by both descriptors). If the waiter gives up (cancelled,
+    timed out) the thread lets the lock go as soon as it gets it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = os.dup(fd)
+        self.mutex = threading.Lock()
+        self.state = "waiting"  # -> "acquired" | "abandoned"
+
+    def run(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            with self.mutex:
+                if self.state == "abandoned":
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+                else:
+                    self.state = "acquired"
+        finally:
+            os.close(self.fd)
+
+    def abandon(self, fd: int) -> None:
+        with self.mutex:
+            if self.state == "acquired":  # got it just as the waiter left
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            self.state = "abandoned"
+
+
+async def _acquire(fd: int, timeout: float) -> bool:
+    """Wait for the lock on `fd`; False if the wait gave up after `timeout` seconds."""
+    wait = _Wait(fd)
+    future = asyncio.get_running_loop().run_in_executor(_waiters, wait.run)
+    try:
+        await asyncio.wait_for(asyncio.shield(future), timeout)
+        return True
+    except TimeoutError:
+        wait.abandon(fd)
+        return False
+    except BaseException:
+        wait.abandon(fd)
+        raise
+
+
+def install(engine: AsyncEngine, database: Path) -> None:
+    """Queue this engine's BEGIN IMMEDIATE transactions on `database`'s lock file."""
+    path = lock_path(database)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _open(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_FD] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _release(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop(_HELD, False):
+            fcntl.flock(record.info[_FD], fcntl.LOCK_UN)
+
+    # A connection closed, invalidated or detached from the pool: its file closes, which lets
+    # the lock go if it held it.
+    @event.listens_for(engine.sync_engine, "close")
+    @event.listens_for(engine.sync_engine, "detach")
+    def _close(_dbapi_connection: Any, record: Any) -> None:
+        record.info.pop(_HELD, None)
+        fd = record.info.pop(_FD, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def queue(connection: Any, *, timeout: float) -> None:
+    """Take the writers' lock for this connection (from the "begin" event, before BEGIN
+    IMMEDIATE); nothing on an engine without a lock file."""
+    info = connection.connection.info  # the pooled connection's, kept across checkouts
+    fd = info.get(_FD)
+    if fd is None or info.get(_HELD):
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if not await_(_acquire(fd, timeout)):
+            return  # waited too long: SQLite's busy handler takes over
+    info[_HELD] = True

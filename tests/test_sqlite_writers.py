@@ -1,0 +1,164 @@
+"""SQLite writers queue for the write lock (app.sqlite_writers): each engine here stands for a
+process; the lock is a real flock on the file beside a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.db import begin_write, create_engine, create_sessionmaker
+from app.sqlite_writers import lock_path
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> Path:
+    path = tmp_path / "writers.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (who TEXT)"))
+    await engine.dispose()
+    return path
+
+
+@pytest.fixture
+async def engines(database: Path) -> AsyncIterator[list[AsyncEngine]]:
+    made = [create_engine(f"sqlite+aiosqlite:///{database}") for _ in range(3)]
+    yield made
+    for engine in made:
+        await engine.dispose()
+
+
+def _queue_is_free(database: Path) -> bool:
+    fd = os.open(lock_path(database), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # lets it go again if taken
+
+
+async def _wait_until_free(database: Path) -> None:
+    for _ in range(250):
+        if _queue_is_free(database):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the writers' lock was never let go")
+
+
+async def _write(session: AsyncSession, who: str) -> None:
+    await begin_write(session)
+    await session.execute(text("INSERT INTO t (who) VALUES (:who)"), {"who": who})
+
+
+async def _rows(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        return list((await connection.execute(text("SELECT who FROM t ORDER BY rowid"))).scalars())
+
+
+async def test_a_writer_waits_its_turn_and_goes_when_the_one_before_commits(
+    engines: list[AsyncEngine], database: Path
+) -> None:
+    first, second, _ = engines
+    async with create_sessionmaker(first)() as holder, create_sessionmaker(second)() as waiter:
+        await _write(holder, "first")
+        assert not _queue_is_free(database)
+        task = asyncio.create_task(_write(waiter, "second"))
+        await asyncio.sleep(0.3)
+        assert not task.done()  # queued behind the holder
+        await holder.commit()
+        await asyncio.wait_for(task, 5)
+        assert not _queue_is_free(database)  # now the second holds it
+        await waiter.commit()
+    await _wait_until_free(database)
+    assert await _rows(first) == ["first", "second"]
+
+
+async def test_rollback_and_close_let_the_lock_go(
+    engines: list[AsyncEngine], database: Path
+) -> None:
+    async with create_sessionmaker(engines[0])() as session:
+        await _write(session, "rolled back")
+        await session.rollback()
+        assert _queue_is_free(database)
+        await _write(session, "closed")
+    assert _queue_is_free(database)  # the session closed without a commit
+    assert await _rows(engines[1]) == []
+
+
+async def test_a_cancelled_waiter_does_not_keep_the_lock(
+    engines: list[AsyncEngine], database: Path
+) -> None:
+    first, second, third = engines
+    async with create_sessionmaker(first)() as holder, create_sessionmaker(second)() as waiter:
+        await _write(holder, "first")
+        task = asyncio.create_task(_write(waiter, "cancelled"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await holder.commit()
+    # The cancelled wait's thread gets the lock once the holder lets it go, and gives it back.
+    await _wait_until_free(database)
+    async with create_sessionmaker(third)() as later:
+        await asyncio.wait_for(_write(later, "later"), 5)
+        await later.commit()
+    assert await _rows(third) == ["first", "later"]
+
+
+async def test_a_holder_that_never_lets_go_costs_at_most_the_busy_timeout(
+    database: Path,
+) -> None:
+    # A process that took the queue's lock and hangs, without holding SQLite's: the writer
+    # gives up the queue after its busy timeout and writes.
+    fd = os.open(lock_path(database), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    engine = create_engine(f"sqlite+aiosqlite:///{database}", connect_args={"timeout": 0.5})
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await asyncio.wait_for(_write(session, "after the timeout"), 10)
+            await session.commit()
+        assert await _rows(engine) == ["after the timeout"]
+    finally:
+        os.close(fd)
+        await engine.dispose()
+
+
+async def test_a_process_that_dies_holding_the_lock_lets_it_go(
+    engines: list[AsyncEngine], database: Path
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(lock_path(database))!r}, os.O_RDWR)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\n"
+         "time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        async with create_sessionmaker(engines[0])() as session:
+            task = asyncio.create_task(_write(session, "after the holder died"))
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            holder.kill()
+            await asyncio.wait_for(task, 5)
+            await session.commit()
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    assert await _rows(engines[1]) == ["after the holder died"]
