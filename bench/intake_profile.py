@@ -4,9 +4,10 @@ Run: .venv/bin/python -m bench.intake_profile [--database sqlite] [--count 200]
      [--profile bare|submit|confirm] [--sort tottime]
 
 The same seed as bench/intake.py (a region of 50 deputies, an open campaign); requests go through
-the whole ASGI app over httpx's ASGITransport, one at a time, beside bench/bare.py's endpoint.
-Prints the wall and CPU time (every thread of the process: the database driver's too) per
-request and, with --profile, cProfile's top functions for that step.
+the whole ASGI app, called directly (no HTTP client, no server: what is left is the app's own
+cost), one at a time, beside bench/bare.py's endpoint. Prints the wall and CPU time (every
+thread of the process: the database driver's too) per request and, with --profile, cProfile's
+top functions for that step.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import os
 import pstats
 import tempfile
@@ -21,8 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.parse import urlencode
 
 from app import migrate
 from app.config import Settings
@@ -60,6 +61,41 @@ async def _measure(
             stats.print_callers(args.callers)
 
 
+def _form(data: dict[str, Any]) -> tuple[bytes, bytes]:
+    return urlencode(data, doseq=True).encode(), b"application/x-www-form-urlencoded"
+
+
+async def _post(app: Any, path: str, content: tuple[bytes, bytes], expected: int) -> None:
+    """One POST through the ASGI app; checks the status."""
+    body, content_type = content
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
+        "headers": [(b"host", b"127.0.0.1"), (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode())],
+    }  # fmt: skip
+    sent = False
+    started: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+        else:
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    assert started["status"] == expected, (started["status"], b"".join(chunks)[:500])
+
+
 async def run(args: argparse.Namespace, directory: Path) -> None:
     async with fresh_database(args.database, directory) as url:
         await asyncio.to_thread(migrate.upgrade, url)
@@ -78,14 +114,10 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
         peer = bare.app_factory()
         counter = 0
 
-        def client(target: Any) -> httpx.AsyncClient:
-            return httpx.AsyncClient(transport=httpx.ASGITransport(app=target), base_url="http://x")
-
-        async with client(app) as ours, client(peer) as theirs, peer.router.lifespan_context(peer):
+        async with app.router.lifespan_context(app), peer.router.lifespan_context(peer):
 
             async def bare_step() -> None:
-                response = await theirs.post("/bare", data=FORM | {"email": "x@example.org"})
-                assert response.status_code == 303, response.text[:500]
+                await _post(peer, "/bare", _form(FORM | {"email": "x@example.org"}), 303)
 
             async def submit() -> None:
                 nonlocal counter
@@ -93,12 +125,11 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
                 data: dict[str, Any] = FORM | {
                     "email": f"p{counter}@example.org", "deputy": [str(i) for i in ids]
                 }  # fmt: skip
-                response = await ours.post("/campaigns/bench/RU-BEN/submit", data=data)
-                assert response.status_code == 303, response.text[:500]
+                await _post(app, "/campaigns/bench/RU-BEN/submit", _form(data), 303)
 
             async def confirm() -> None:
-                response = await ours.post("/api/v1/confirmations", json={"token": tokens.pop()})
-                assert response.status_code == 201, response.text[:500]
+                body = json.dumps({"token": tokens.pop()}).encode()
+                await _post(app, "/api/v1/confirmations", (body, b"application/json"), 201)
 
             for name, step in (("bare", bare_step), ("submit", submit), ("confirm", confirm)):
                 await _measure(name, step, args)
