@@ -282,7 +282,7 @@ def _validate_form(
 async def _read_form(
     request: Request, session: AsyncSession, slug: str, code: str
 ) -> tuple[Campaign, list[int], web.SenderForm, bool]:
-    raw = await request.form()
+    raw = await web.read_form(request)
     campaign = await flow.get_open_campaign(session, slug=slug)
     deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
     form, bot = _validate_form(
@@ -298,16 +298,17 @@ def _cache(request: Request) -> IntakeCache:
 
 async def _read_submit_form(
     request: Request, session: AsyncSession, slug: str, code: str
-) -> tuple[OpenCampaign, list[int], web.SenderForm, bool]:
-    """As _read_form, the campaign and its deputies from the process's short-lived snapshot."""
-    raw = await request.form()
+) -> tuple[OpenCampaign, list[int], web.SenderForm, bool, FormData]:
+    """As _read_form, the campaign and its deputies from the process's short-lived snapshot;
+    the raw fields too."""
+    raw = await web.read_form(request)
     campaign, deputy_ids = await _cache(request).campaign_and_deputies(
         session, slug=slug, region_code=code
     )
     form, bot = _validate_form(
         raw, deputy_ids=deputy_ids, requires_address=campaign.requires_address
     )
-    return campaign, deputy_ids, form, bot
+    return campaign, deputy_ids, form, bot, raw
 
 
 @pages.post(
@@ -354,13 +355,13 @@ async def submit_page(
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> Response:
-    campaign, deputy_ids, form, bot = await _read_submit_form(request, session, slug, code)
+    campaign, deputy_ids, form, bot, raw = await _read_submit_form(request, session, slug, code)
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
         return _redirect(request, "check_email")
     if form.sender is not None and settings.altcha:
         try:
-            payload = (await request.form()).get("altcha")
+            payload = raw.get("altcha")
             await altcha_check.verify(
                 payload if isinstance(payload, str) else None, settings=settings, limiter=limiter
             )
@@ -483,7 +484,7 @@ async def status_cancel(
     limiter: RateLimiterDep,
 ) -> Response:
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
-    raw = await request.form()
+    raw = await web.read_form(request)
     ids = None if raw.get("all") == "yes" else web._ids(raw.getlist("letter"))
     await begin_write(session)
     await flow.cancel(session, token=token, letter_ids=ids if ids is not None else [])
@@ -500,7 +501,7 @@ async def status_erase(
     limiter: RateLimiterDep,
 ) -> Response:
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
-    raw = await request.form()
+    raw = await web.read_form(request)
     if raw.get("sure") != "yes":
         return _redirect(request, "status_page", token=token)
     await begin_write(session)

@@ -117,6 +117,32 @@ async def test_validation_errors_beside_fields_with_input_kept(
     assert await session.scalar(select(func.count(Submission.id))) == 0
 
 
+async def test_hostile_form_bodies_get_a_clear_answer_and_store_nothing(
+    citizen: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    world = await make_world(session)
+    url = f"/campaigns/{world.campaign.slug}/{world.region.code}/submit"
+    urlencoded = {"content-type": "application/x-www-form-urlencoded", "accept-language": "en"}
+    # Bad UTF-8 in a name: replaced, then refused as a name (kept out of the database).
+    bad = "&".join(f"deputy={d.id}" for d in world.deputies)
+    bad += "&full_name=%FF%FE%FD&email=maria%40example.org&locality=%D0%A2%D0%B2&consent=yes"
+    response = await citizen.post(url, content=bad.encode(), headers=urlencoded)
+    assert response.status_code == 422
+    assert 'id="full_name-error"' in response.text
+    # More fields than any form has: 400 before anything is looked at.
+    many = "&".join(["deputy=1"] * 1001).encode()
+    response = await citizen.post(url, content=many, headers=urlencoded)
+    assert response.status_code == 400
+    assert "Too many fields" in response.text
+    # Not URL-encoded at all: Starlette's parser reads it; still a 422 with the fields named.
+    response = await citizen.post(
+        url, files={"full_name": (None, "Мария Петрова")}, headers={"accept-language": "en"}
+    )
+    assert response.status_code == 422
+    assert 'id="email-error"' in response.text
+    assert await session.scalar(select(func.count(Submission.id))) == 0
+
+
 async def test_script_in_a_name_is_escaped(
     citizen: httpx.AsyncClient, session: AsyncSession
 ) -> None:
