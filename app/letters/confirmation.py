@@ -78,6 +78,30 @@ _APPROVED = (
     .order_by(AppealVersion.id)
 )
 
+# pending -> confirmed, once: a replayed link or a concurrent confirmation finds nothing.
+_CLAIM = (
+    update(Submission)
+    .where(
+        Submission.id == bindparam("submission_id"),
+        Submission.status == SubmissionStatus.pending,
+        Submission.expires_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .values(
+        status=SubmissionStatus.confirmed,
+        confirmed_at=bindparam("now", type_=UTCDateTime()),
+        letter_ids=bindparam("ids", type_=Submission.__table__.c.letter_ids.type),
+        skipped_deputy_ids=bindparam(
+            "skipped", type_=Submission.__table__.c.skipped_deputy_ids.type
+        ),
+        # The letters now hold what they need; the submission keeps nothing personal.
+        full_name=None,
+        email=None,
+        locality=None,
+        postal_address=None,
+    )
+    .execution_options(synchronize_session=False)
+)
+
 _DEPUTIES = select(Deputy.id, Deputy.is_active, Deputy.updated_at).where(
     Deputy.id.in_(bindparam("ids", expanding=True))
 )
@@ -257,24 +281,8 @@ async def confirm(
     # Those already written to are reported; inactive deputies are left out silently.
     skipped = sorted(set(submission.skipped_deputy_ids) | prepared.written)
     claimed = await session.execute(
-        update(Submission)
-        .where(
-            Submission.id == submission.id,
-            Submission.status == SubmissionStatus.pending,
-            Submission.expires_at > now,
-        )
-        .values(
-            status=SubmissionStatus.confirmed,
-            confirmed_at=now,
-            letter_ids=letter_ids,
-            skipped_deputy_ids=skipped,
-            # The letters now hold what they need; the submission keeps nothing personal.
-            full_name=None,
-            email=None,
-            locality=None,
-            postal_address=None,
-        )
-        .execution_options(synchronize_session=False)
+        _CLAIM,
+        {"submission_id": submission.id, "now": now, "ids": letter_ids, "skipped": skipped},
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         # Confirmed by a concurrent request, expired, or deleted by the purge in between.
