@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -34,6 +35,31 @@ async def test_upgrade_check_downgrade(database_kind: str, tmp_path: Path) -> No
         assert await _tables(url) == set()
         await asyncio.to_thread(migrate.upgrade, url)
         assert await _tables(url) == set(Base.metadata.tables)
+
+
+async def test_letter_messages_are_compressed_with_lz4_on_postgresql(
+    database_kind: str, tmp_path: Path
+) -> None:
+    if database_kind != "postgresql":
+        pytest.skip("SQLite does not compress values")
+    async with fresh_database(database_kind, tmp_path) as url:
+        await asyncio.to_thread(migrate.upgrade, url)
+        engine = create_engine(url)
+        async with engine.connect() as connection:
+            method = await connection.scalar(
+                sa.text(
+                    "SELECT attcompression::text FROM pg_attribute "
+                    "WHERE attrelid = 'letter_message'::regclass AND attname = 'message'"
+                )
+            )
+            lz4 = await connection.scalar(
+                sa.text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                        "WHERE name = 'default_toast_compression'")
+            )  # fmt: skip
+        await engine.dispose()
+        assert method == ("l" if lz4 else "")  # "" is the default: pglz
+        await asyncio.to_thread(migrate.downgrade, url, "0008")
+        await asyncio.to_thread(migrate.upgrade, url)
 
 
 async def test_a_table_rebuild_keeps_the_rows_that_point_at_it(
