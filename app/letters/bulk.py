@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -248,12 +248,21 @@ async def insert_letters(
         if version.id != prepared.predicted[deputy.id]:
             row = prepared.builder.build(deputy, version)
         rows.append(row)
-    # The message bytes go to their own table (see LetterMessage), keyed by the letter's id.
+    # The message bytes go to their own table (see LetterMessage), keyed by the letter's id;
+    # the ids may come back in any order, so they are matched by the unique Message-IDs.
     # (The prepared rows stay whole: a retry after a conflict inserts them again.)
+    if session.get_bind().dialect.name == "postgresql":
+        found = await _insert_postgresql(session, rows)
+    else:
+        found = await _insert(session, rows)
+    return [found[row["message_id"]] for row in rows]
+
+
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """One multi-row INSERT … RETURNING of the letters (SQLAlchemy's insertmanyvalues), then
+    their messages."""
     letters = [{k: v for k, v in row.items() if k != "message"} for row in rows]
     table = cast(Table, Letter.__table__)
-    # One multi-row INSERT … RETURNING (SQLAlchemy's insertmanyvalues) on both databases; the
-    # rows may come back in any order, so they are matched by their unique Message-IDs.
     returned = await session.execute(
         insert(table).returning(table.c.message_id, table.c.id), letters
     )
@@ -262,7 +271,50 @@ async def insert_letters(
         insert(cast(Table, LetterMessage.__table__)),
         [{"letter_id": found[row["message_id"]], "message": row["message"]} for row in rows],
     )
-    return [found[row["message_id"]] for row in rows]
+    return found
+
+
+# The columns a built letter sets (LetterBuilder.build), each bound as one array.
+_COLUMNS = {
+    "campaign_id": "integer",
+    "appeal_version_id": "integer",
+    "deputy_id": "integer",
+    "recipient_email": "text",
+    "recipient_domain": "text",
+    "message_id": "text",
+    "sender_name": "text",
+    "sender_email": "text",
+    "sender_key": "text",
+    "status": "text",
+    "attempts": "integer",
+    "next_attempt_at": "timestamptz",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+# PostgreSQL: the letters and their messages in one statement, one array per column (a
+# data-modifying CTE; the foreign key and the statistics trigger are checked at its end).
+_INSERT_POSTGRESQL = text(
+    f"""
+WITH inserted AS (
+    INSERT INTO letter ({", ".join(_COLUMNS)})
+    SELECT * FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())})
+    RETURNING id, message_id
+), messages AS (
+    INSERT INTO letter_message (letter_id, message)
+    SELECT inserted.id, given.message
+    FROM inserted
+    JOIN unnest(CAST(:message_id AS text[]), CAST(:message AS bytea[]))
+        AS given (message_id, message) USING (message_id)
+)
+SELECT message_id, id FROM inserted
+"""
+)
+
+
+async def _insert_postgresql(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    params = {column: [row[column] for row in rows] for column in (*_COLUMNS, "message")}
+    returned = await session.execute(_INSERT_POSTGRESQL, params)
+    return {str(row[0]): int(row[1]) for row in returned}
 
 
 async def create_letters(
