@@ -114,7 +114,8 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
         peer = bare.app_factory()
         counter = 0
 
-        async with app.router.lifespan_context(app), peer.router.lifespan_context(peer):
+        # The peer first: its lifespan makes its table, which must not race the app's purge.
+        async with peer.router.lifespan_context(peer), app.router.lifespan_context(app):
 
             async def bare_step() -> None:
                 await _post(peer, "/bare", _form(FORM | {"email": "x@example.org"}), 303)
