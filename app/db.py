@@ -18,6 +18,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from app import sqlite_writers
+from app.sqlite_driver import OneTripDBAPI
 
 BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for the lock before "database is locked"
 
@@ -66,13 +67,16 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, WAL mode, foreign keys on (unless told), a busy timeout, and
-    writers queued for the write lock (app.sqlite_writers)."""
+    """An async engine; on SQLite, WAL mode, foreign keys on (unless told), a busy timeout,
+    writers queued for the write lock (app.sqlite_writers) and one trip to the connection's
+    thread per statement (app.sqlite_driver)."""
     if url.startswith("sqlite"):
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT})
+        if url.startswith("sqlite+aiosqlite:"):
+            kwargs.setdefault("module", OneTripDBAPI())
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         timeout = float(kwargs["connect_args"].get("timeout", BUSY_TIMEOUT))
