@@ -312,6 +312,8 @@ SELECT message_id, id FROM inserted
 
 
 async def _insert_postgresql(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    # A column added to LetterBuilder.build must be added to _COLUMNS too (the tests fail here).
+    assert rows[0].keys() == {*_COLUMNS, "message"}, sorted(rows[0].keys() ^ {*_COLUMNS})
     params = {column: [row[column] for row in rows] for column in (*_COLUMNS, "message")}
     returned = await session.execute(_INSERT_POSTGRESQL, params)
     return {str(row[0]): int(row[1]) for row in returned}
