@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,6 @@ from sqlalchemy.util import await_
 
 _FD = "appeals_writer_fd"
 _HELD = "appeals_writer_held"
-
-# Threads that block in flock() for waiting writers (one per waiting connection at most).
-_waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sqlite-writer-queue")
 
 
 def lock_path(database: Path) -> Path:
@@ -69,10 +65,37 @@ class _Wait:
             self.state = "abandoned"
 
 
+def _in_thread(wait: _Wait) -> asyncio.Future[None]:
+    """Run the wait in a daemon thread of its own (an executor's threads are joined at exit,
+    and one blocked on a lock another process holds would keep this process from ending)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            wait.run()
+        except BaseException as exc:  # handed to the waiting coroutine
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name="sqlite-writer-wait", daemon=True).start()
+    return future
+
+
 async def _acquire(fd: int, timeout: float) -> bool:
     """Wait for the lock on `fd`; False if the wait gave up after `timeout` seconds."""
     wait = _Wait(fd)
-    future = asyncio.get_running_loop().run_in_executor(_waiters, wait.run)
+    future = _in_thread(wait)
     try:
         await asyncio.wait_for(asyncio.shield(future), timeout)
         return True

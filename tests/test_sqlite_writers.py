@@ -162,3 +162,30 @@ async def test_a_process_that_dies_holding_the_lock_lets_it_go(
         assert holder.stdout is not None
         holder.stdout.close()
     assert await _rows(engines[1]) == ["after the holder died"]
+
+
+def test_a_process_waiting_in_the_queue_can_still_exit(database: Path) -> None:
+    # The wait's thread is blocked in flock() on a lock this test holds; the process gives up
+    # waiting and ends: it must not stay behind to join that thread.
+    fd = os.open(lock_path(database), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    script = (
+        "import asyncio\n"
+        "from app.db import begin_write, create_engine, create_sessionmaker\n"
+        "async def main():\n"
+        f"    engine = create_engine('sqlite+aiosqlite:///{database}')\n"
+        "    async with create_sessionmaker(engine)() as session:\n"
+        "        try:\n"
+        "            await asyncio.wait_for(begin_write(session), 0.5)\n"
+        "        except TimeoutError:\n"
+        "            print('gave up', flush=True)\n"
+        "asyncio.run(main())\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=20
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "gave up"
+    finally:
+        os.close(fd)
