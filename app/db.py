@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
@@ -14,11 +16,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from app import sqlite_writers
-from app.sqlite_driver import OneTripDBAPI
+from app.sqlite_driver import OneTripDBAPI, run_in_thread
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for the lock before "database is locked"
 
@@ -122,3 +126,37 @@ async def begin_write(session: AsyncSession) -> None:
     if session.in_transaction():
         await session.commit()
     await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+
+
+async def run_sync(
+    session: AsyncSession, work: Callable[[Session], T], *, commit: bool = False
+) -> T:
+    """`work(sync_session)` in the session's transaction, as AsyncSession.run_sync, for the
+    statements of a write transaction that need nothing but the database between them; with
+    `commit`, the session is flushed and committed right after (it must then write no more).
+
+    On SQLite it runs in the connection's own thread, all its statements and the COMMIT in one
+    trip: a writer holds the whole database's lock, and each statement's result would otherwise
+    wait for the event loop, which other requests keep busy (measured: 10 ms held per
+    confirmation of 50 letters, for 3.5 ms of SQLite's work). `work` must not commit, roll back
+    or await; context variables (the request's language) are the caller's. On PostgreSQL it is
+    run_sync."""
+    if commit:
+        work = partial(_flushed, work)
+    if session.get_bind().dialect.name == "sqlite":
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        result = await run_in_thread(
+            raw.dbapi_connection, work, session.sync_session, commit=commit
+        )
+    else:
+        result = await session.run_sync(work)
+    if commit:
+        await session.commit()
+    return result
+
+
+def _flushed(work: Callable[[Session], T], session: Session) -> T:
+    result = work(session)
+    session.flush()
+    return result

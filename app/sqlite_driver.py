@@ -18,9 +18,12 @@ shows there first. Server-side cursors (streamed results) stay SQLAlchemy's own.
 from __future__ import annotations
 
 import collections
+import contextvars
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any, cast
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -30,6 +33,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import await_
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+_T = TypeVar("_T")
+# What SQLAlchemy's "begin" event sends (app.db): deferred, see _Connection.
+_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"})
 
 
 class OneTripCursor:
@@ -47,10 +53,15 @@ class OneTripCursor:
         self.arraysize = 1
 
     def _run(self, statement: Callable[[sqlite3.Cursor], object]) -> None:
-        connection = self._connection
+        adapt = cast(_Connection, self._adapt_connection)
+        begin = adapt.take_begin()
+        sqlite_connection = self._connection
 
         def in_thread() -> _Outcome:
-            cursor = connection._conn.cursor()
+            connection = sqlite_connection._conn
+            if begin is not None:
+                connection.execute(begin)
+            cursor = connection.cursor()
             try:
                 statement(cursor)
                 rows = cursor.fetchall() if cursor.description else []
@@ -59,14 +70,19 @@ class OneTripCursor:
                 cursor.close()
 
         try:
-            run: Callable[..., Awaitable[_Outcome]] = connection._execute
-            outcome = await_(run(in_thread))
+            outcome = adapt.call(in_thread)
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            adapt._handle_exception(error)
         self.description, rows, self.rowcount, self.lastrowid = outcome
         self._rows = collections.deque(rows)
 
     def execute(self, operation: str, parameters: Sequence[Any] | None = None) -> None:
+        if operation in _BEGINS and not parameters:
+            # No trip of its own: it goes with the transaction's first statement (see _Connection).
+            cast(_Connection, self._adapt_connection).defer_begin(operation)
+            self.description, self.rowcount, self.lastrowid = None, -1, None
+            self._rows.clear()
+            return
         self._run(
             lambda cursor: cursor.execute(operation, () if parameters is None else parameters)
         )
@@ -104,8 +120,115 @@ class OneTripCursor:
 
 
 class _Connection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """The DB-API connection: calls in the connection's thread, BEGIN deferred to the
+    transaction's first statement, callbacks when the transaction ends."""
+
+    __slots__ = ("_begin", "_when_done")
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None
+        self._when_done: list[Callable[[], None]] = []
+
+    @property
+    def _aiosqlite(self) -> aiosqlite.Connection:
+        return cast(aiosqlite.Connection, self._connection)
+
+    def call(self, function: Callable[[], _T]) -> _T:
+        """`function()` in the connection's thread: directly when already there (run_in_thread),
+        else one trip from the event loop's greenlet."""
+        if threading.current_thread() is self._aiosqlite._thread:
+            return function()
+        run: Callable[..., Awaitable[_T]] = self._aiosqlite._execute
+        return await_(run(function))
+
+    def defer_begin(self, statement: str) -> None:
+        self._begin = statement
+
+    def take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` in the connection's thread as soon as the transaction in progress
+        ends (committed or rolled back), before the event loop hears of it."""
+        self._when_done.append(callback)
+
+    def _end(self, how: Callable[[sqlite3.Connection], None], *, always: bool) -> None:
+        callbacks, self._when_done = self._when_done, []
+        connection = self._aiosqlite
+        if (
+            self.take_begin() is not None  # nothing was begun: its BEGIN is still deferred
+            or not connection._connection  # closed
+            or not connection._conn.in_transaction  # ended already (run_in_thread's commit)
+        ):
+            _run_all(callbacks)
+            return
+        try:
+            self.call(partial(self._end_in_thread, how, callbacks, always=always))
+        except Exception as error:
+            self._handle_exception(error)
+
+    def _end_in_thread(
+        self,
+        how: Callable[[sqlite3.Connection], None],
+        callbacks: list[Callable[[], None]],
+        *,
+        always: bool,
+    ) -> None:
+        try:
+            how(self._aiosqlite._conn)
+        except BaseException:
+            if not always:  # a failed COMMIT leaves the transaction open: wait for its end
+                self._when_done[:0] = callbacks
+                raise
+            _run_all(callbacks)
+            raise
+        _run_all(callbacks)
+
+    def commit_in_thread(self) -> None:
+        """COMMIT from the connection's thread (run_in_thread), the callbacks run right after."""
+        callbacks, self._when_done = self._when_done, []
+        self._end_in_thread(sqlite3.Connection.commit, callbacks, always=False)
+
+    def commit(self) -> None:
+        self._end(sqlite3.Connection.commit, always=False)
+
+    def rollback(self) -> None:
+        self._end(sqlite3.Connection.rollback, always=True)
+
+    def close(self) -> None:
+        self._begin = None
+        _run_all(self._when_done)
+        self._when_done = []
+        super().close()
+
+
+def _run_all(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        callback()
+
+
+async def run_in_thread(
+    dbapi_connection: Any, function: Callable[..., _T], *args: Any, commit: bool = False
+) -> _T:
+    """Run `function(*args)` in the thread of this connection (an engine's pooled DB-API
+    connection on this driver), with the caller's context variables: every statement it makes
+    through SQLAlchemy runs there directly, with no trip to the event loop in between. With
+    `commit`, the transaction commits there too once `function` returns; SQLAlchemy's own
+    commit afterwards finds nothing left to do."""
+    connection = cast(_Connection, dbapi_connection)
+    context = contextvars.copy_context()
+
+    def in_thread() -> _T:
+        result = context.run(function, *args)
+        if commit:
+            connection.commit_in_thread()
+        return result
+
+    run: Callable[..., Awaitable[_T]] = connection._aiosqlite._execute
+    return await run(in_thread)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

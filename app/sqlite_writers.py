@@ -117,8 +117,9 @@ def install(engine: AsyncEngine, database: Path) -> None:
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _release(_dbapi_connection: Any, record: Any) -> None:
-        if record.info.pop(_HELD, False):
-            fcntl.flock(record.info[_FD], fcntl.LOCK_UN)
+        held = record.info.pop(_HELD, None)
+        if held is not None:
+            held.release()
 
     # A connection closed, invalidated or detached from the pool: its file closes, which lets
     # the lock go if it held it.
@@ -132,16 +133,37 @@ def install(engine: AsyncEngine, database: Path) -> None:
                 os.close(fd)
 
 
+class _Held:
+    """The lock held for one transaction, let go once: by the driver in the connection's thread
+    the moment COMMIT or ROLLBACK returns, or else when the connection goes back to the pool."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.mutex = threading.Lock()
+        self.held = True
+
+    def release(self) -> None:
+        with self.mutex:
+            if self.held:
+                self.held = False
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
 def queue(connection: Any, *, timeout: float) -> None:
     """Take the writers' lock for this connection (from the "begin" event, before BEGIN
     IMMEDIATE); nothing on an engine without a lock file."""
-    info = connection.connection.info  # the pooled connection's, kept across checkouts
+    pooled = connection.connection
+    info = pooled.info  # the pooled connection's, kept across checkouts
     fd = info.get(_FD)
-    if fd is None or info.get(_HELD):
+    held = info.get(_HELD)
+    if fd is None or (held is not None and held.held):
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         if not await_(_acquire(fd, timeout)):
             return  # waited too long: SQLite's busy handler takes over
-    info[_HELD] = True
+    held = info[_HELD] = _Held(fd)
+    when_done = getattr(pooled.dbapi_connection, "when_done", None)
+    if when_done is not None:
+        when_done(held.release)

@@ -3,16 +3,21 @@ everything SQLAlchemy reads of a DB-API cursor."""
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
-from app.db import create_engine
-from app.sqlite_driver import OneTripCursor
+from app.db import begin_write, create_engine, create_sessionmaker, run_sync
+from app.sqlite_driver import OneTripCursor, run_in_thread
+from tests.test_sqlite_writers import _queue_is_free
 
 metadata = MetaData()
 item = Table(
@@ -77,3 +82,97 @@ async def test_streamed_results_still_work(engine: AsyncEngine) -> None:
         stream = await connection.stream(select(item.c.id).order_by(item.c.id))
         seen = [row[0] async for row in stream]
     assert seen == list(range(1, 251))
+
+
+async def test_begin_goes_with_the_transactions_first_statement(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", connect_args={"timeout": 0.05}
+    )
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await begin_write(session)  # BEGIN IMMEDIATE, not sent yet: no lock taken
+            async with other.begin() as connection:
+                await connection.execute(insert(item).values(name="before"))
+            await session.execute(insert(item).values(name="mine"))  # now BEGIN IMMEDIATE too
+            with pytest.raises(OperationalError, match="locked"):
+                async with other.begin() as connection:
+                    await connection.execute(insert(item).values(name="during"))
+            await session.commit()
+        async with engine.connect() as connection:
+            names = (await connection.execute(select(item.c.name).order_by(item.c.id))).scalars()
+            assert list(names) == ["before", "mine"]
+    finally:
+        await other.dispose()
+
+
+async def test_a_transaction_without_statements_ends_quietly(engine: AsyncEngine) -> None:
+    async with create_sessionmaker(engine)() as session:
+        await begin_write(session)
+        await session.commit()
+        await begin_write(session)
+        await session.rollback()
+        assert (await session.execute(select(item.c.id))).first() is None
+
+
+def _insert_names(session: Session, names: list[str]) -> list[int]:
+    """Runs in the connection's thread: statements go straight to SQLite."""
+    assert threading.current_thread() is not threading.main_thread()
+    assert language.get() == "en"  # the caller's context variables
+    statement = insert(item).returning(item.c.id)
+    return [session.execute(statement, {"name": name}).scalar_one() for name in names]
+
+
+language: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="ru")
+
+
+async def test_run_sync_runs_the_work_in_the_connections_thread_and_commits(
+    engine: AsyncEngine,
+) -> None:
+    language.set("en")
+    async with create_sessionmaker(engine)() as session:
+        await begin_write(session)
+        ids = await run_sync(session, partial(_insert_names, names=["a", "b"]), commit=True)
+        assert ids == [1, 2]
+        assert not session.in_transaction()
+    async with engine.connect() as connection:
+        assert list((await connection.execute(select(item.c.name))).scalars()) == ["a", "b"]
+
+
+async def test_a_commit_in_the_thread_lets_the_writers_queue_go_at_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    language.set("en")
+    async with create_sessionmaker(engine)() as session:
+        await begin_write(session)
+        await session.execute(insert(item).values(name="first"))
+        assert not _queue_is_free(tmp_path / "driver.db")
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        await run_in_thread(
+            raw.dbapi_connection, partial(_insert_names, names=["b"]), session.sync_session,
+            commit=True,
+        )  # fmt: skip
+        # Committed and the lock let go while the connection is still this session's.
+        assert _queue_is_free(tmp_path / "driver.db")
+        assert session.in_transaction()
+        await session.commit()  # SQLAlchemy's side: nothing left for SQLite to do
+    async with engine.connect() as connection:
+        names = (await connection.execute(select(item.c.name).order_by(item.c.id))).scalars()
+        assert list(names) == ["first", "b"]
+
+
+async def test_run_sync_errors_keep_their_types_and_leave_nothing(engine: AsyncEngine) -> None:
+    language.set("en")
+    async with create_sessionmaker(engine)() as session:
+        await begin_write(session)
+        with pytest.raises(IntegrityError):
+            await run_sync(session, partial(_insert_names, names=["x", "x"]), commit=True)
+        await session.rollback()
+        # the session goes on as usual afterwards
+        await begin_write(session)
+        await run_sync(session, partial(_insert_names, names=["y"]))
+        await session.commit()
+    async with engine.connect() as connection:
+        assert list((await connection.execute(select(item.c.name))).scalars()) == ["y"]

@@ -15,17 +15,19 @@ import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.campaigns import rendering
 from app.campaigns.models import AppealVersion, VersionRotation
 from app.config import Settings
-from app.db import utcnow
+from app.db import run_sync, utcnow
 from app.delivery import message as delivery_message
 from app.deputies.models import Deputy
 from app.letters.models import Letter, LetterMessage, LetterStatus
@@ -164,9 +166,7 @@ class Prepared:
     builder: LetterBuilder
 
 
-async def _advance(
-    session: AsyncSession, *, campaign_id: int, deputy_ids: Sequence[int]
-) -> dict[int, int]:
+def _advance(session: Session, *, campaign_id: int, deputy_ids: Sequence[int]) -> dict[int, int]:
     """Count one more letter to each deputy (distinct ids) in one upsert; the new counters."""
     dialect = session.get_bind().dialect.name
     upsert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -179,7 +179,7 @@ async def _advance(
         )
         .returning(VersionRotation.deputy_id, VersionRotation.counter)
     )
-    return {int(row[0]): int(row[1]) for row in await session.execute(statement)}
+    return {int(row[0]): int(row[1]) for row in session.execute(statement)}
 
 
 async def _current(
@@ -224,18 +224,19 @@ async def prepare_letters(
     return Prepared(list(deputies), list(versions), predicted, rows, builder)
 
 
-async def insert_letters(
-    session: AsyncSession, prepared: Prepared, *, versions: Sequence[VersionText]
+def insert_letters(
+    session: Session, prepared: Prepared, *, versions: Sequence[VersionText]
 ) -> list[int]:
-    """In the write transaction: queue the prepared letters with the approved `versions` as
-    they are now (read, and locked on PostgreSQL, by the caller); returns their ids in order.
+    """In the write transaction (through db.run_sync): queue the prepared letters with the
+    approved `versions` as they are now (read, and locked on PostgreSQL, by the caller);
+    returns their ids in order.
     With several versions the counters move here; a letter whose variant is not the one it was
     built with (a version withdrawn or approved, a concurrent confirmation) is built again."""
     deputies = prepared.deputies
     if not deputies:
         return []
     if len(versions) > 1:
-        counters = await _advance(
+        counters = _advance(
             session, campaign_id=prepared.builder.campaign_id, deputy_ids=[d.id for d in deputies]
         )
         chosen = {d.id: versions[(counters[d.id] - 1) % len(versions)] for d in deputies}
@@ -252,22 +253,20 @@ async def insert_letters(
     # the ids may come back in any order, so they are matched by the unique Message-IDs.
     # (The prepared rows stay whole: a retry after a conflict inserts them again.)
     if session.get_bind().dialect.name == "postgresql":
-        found = await _insert_postgresql(session, rows)
+        found = _insert_postgresql(session, rows)
     else:
-        found = await _insert(session, rows)
+        found = _insert(session, rows)
     return [found[row["message_id"]] for row in rows]
 
 
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+def _insert(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """One multi-row INSERT … RETURNING of the letters (SQLAlchemy's insertmanyvalues), then
     their messages."""
     letters = [{k: v for k, v in row.items() if k != "message"} for row in rows]
     table = cast(Table, Letter.__table__)
-    returned = await session.execute(
-        insert(table).returning(table.c.message_id, table.c.id), letters
-    )
+    returned = session.execute(insert(table).returning(table.c.message_id, table.c.id), letters)
     found = {str(row[0]): int(row[1]) for row in returned}
-    await session.execute(
+    session.execute(
         insert(cast(Table, LetterMessage.__table__)),
         [{"letter_id": found[row["message_id"]], "message": row["message"]} for row in rows],
     )
@@ -311,11 +310,11 @@ SELECT message_id, id FROM inserted
 )
 
 
-async def _insert_postgresql(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     # A column added to LetterBuilder.build must be added to _COLUMNS too (the tests fail here).
     assert rows[0].keys() == {*_COLUMNS, "message"}, sorted(rows[0].keys() ^ {*_COLUMNS})
     params = {column: [row[column] for row in rows] for column in (*_COLUMNS, "message")}
-    returned = await session.execute(_INSERT_POSTGRESQL, params)
+    returned = session.execute(_INSERT_POSTGRESQL, params)
     return {str(row[0]): int(row[1]) for row in returned}
 
 
@@ -328,4 +327,4 @@ async def create_letters(
 ) -> list[int]:
     """Queue one letter per deputy; returns their ids in order (prepare and insert in one go)."""
     prepared = await prepare_letters(session, deputies=deputies, versions=versions, builder=builder)
-    return await insert_letters(session, prepared, versions=versions)
+    return await run_sync(session, partial(insert_letters, prepared=prepared, versions=versions))

@@ -16,7 +16,8 @@ lock, on PostgreSQL the locks of the rows it touches) holds only the writes and 
 
 Once per deputy is the unique constraint (campaign, deputy, sender key): a concurrent
 confirmation from the same address makes the INSERT fail; the caller starts again, and the
-second pass skips that deputy. Services flush or execute; the caller commits.
+second pass skips that deputy. confirm() commits: on SQLite its writes and the COMMIT run in
+one trip to the connection's thread (db.run_sync), so the lock is held for no longer.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select, update
+from sqlalchemy import Row, Select, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.campaigns.models import AppealVersion, Campaign, VersionStatus
 from app.config import Settings
-from app.db import UTCDateTime, utcnow
+from app.db import UTCDateTime, run_sync, utcnow
 from app.deputies.models import Deputy
 from app.errors import Conflict, Gone
 from app.i18n import gettext as _
@@ -223,15 +227,18 @@ async def prepare(
     return Prepared(submission, key, texts, cards, written, letters)
 
 
+def _approved_rows(session: Session, *, campaign_id: int, now: dt.datetime) -> list[Row[Any]]:
+    """The campaign's approved versions if it is open, as they are in this transaction."""
+    return list(session.execute(_approved(session), {"campaign_id": campaign_id, "now": now}))
+
+
 async def _texts_now(
     session: AsyncSession, *, texts: CampaignTexts, cache: IntakeCache, now: dt.datetime
 ) -> CampaignTexts:
     """The campaign's approved texts as they are in this transaction (locked on PostgreSQL);
     NotFound, Gone or Conflict if it is no longer open."""
     campaign_id = texts.campaign.id
-    rows = (
-        await session.execute(_approved(session), {"campaign_id": campaign_id, "now": now})
-    ).all()
+    rows = await session.run_sync(partial(_approved_rows, campaign_id=campaign_id, now=now))
     if [row.id for row in rows] == [v.id for v in texts.versions]:
         return texts
     if not rows:
@@ -243,8 +250,8 @@ async def _texts_now(
     return replace(texts, versions=versions)
 
 
-async def _changed_deputies(
-    session: AsyncSession, *, cards: dict[int, bulk.DeputyCard], ids: Sequence[int]
+def _changed_deputies(
+    session: Session, *, cards: dict[int, bulk.DeputyCard], ids: Sequence[int]
 ) -> bool:
     """Whether any of these deputies is not as its card (activated, deactivated, updated by an
     import, or gone) in this transaction."""
@@ -252,7 +259,7 @@ async def _changed_deputies(
         return False
     now_seen = {
         row.id: (row.is_active, row.updated_at)
-        for row in await session.execute(_DEPUTIES, {"ids": list(ids)})
+        for row in session.execute(_DEPUTIES, {"ids": list(ids)})
     }
     return any(
         now_seen.get(i) != ((card.is_active, card.updated_at) if card else None)
@@ -261,37 +268,68 @@ async def _changed_deputies(
     )
 
 
-async def confirm(
-    session: AsyncSession, *, prepared: Prepared, settings: Settings, cache: IntakeCache
-) -> Confirmed:
-    """In the write transaction: check what prepare() used, insert the letters and claim the
-    submission (see the module's docstring). On LinkUsed or Gone the caller must roll back."""
-    submission, letters = prepared.submission, prepared.letters
-    now = utcnow()
-    texts = await _texts_now(session, texts=prepared.texts, cache=cache, now=now)
-    # Every deputy not written to yet, whether prepare() left it out (inactive) or not.
-    ids = [i for i in submission.deputy_ids if i not in prepared.written]
-    if await _changed_deputies(session, cards=prepared.cards, ids=ids):
-        cards = await cache.deputy_cards(session, ids=ids, fresh=True)
-        letters = await _prepare_letters(
-            session, submission, key=prepared.key, texts=texts, cards=cards,
-            written=prepared.written, settings=settings,
-        )  # fmt: skip
-    letter_ids = await bulk.insert_letters(session, letters, versions=texts.versions)
+def _unwritten(prepared: Prepared) -> list[int]:
+    """Every deputy not written to yet, whether prepare() left it out (inactive) or not."""
+    return [i for i in prepared.submission.deputy_ids if i not in prepared.written]
+
+
+def _write(
+    session: Session, *, prepared: Prepared, now: dt.datetime, check: bool
+) -> Confirmed | None:
+    """The writes (db.run_sync): the letters inserted and the submission claimed. With `check`,
+    first whether the texts and deputies are still those prepare() used: None if not, and
+    nothing is written."""
+    submission, letters, texts = prepared.submission, prepared.letters, prepared.texts
+    if check:
+        rows = _approved_rows(session, campaign_id=texts.campaign.id, now=now)
+        if [row.id for row in rows] != [v.id for v in texts.versions] or _changed_deputies(
+            session, cards=prepared.cards, ids=_unwritten(prepared)
+        ):
+            return None
+    letter_ids = bulk.insert_letters(session, letters, versions=texts.versions)
     # Those already written to are reported; inactive deputies are left out silently.
     skipped = sorted(set(submission.skipped_deputy_ids) | prepared.written)
-    claimed = await session.execute(
+    claimed = session.execute(
         _CLAIM,
         {"submission_id": submission.id, "now": now, "ids": letter_ids, "skipped": skipped},
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         # Confirmed by a concurrent request, expired, or deleted by the purge in between.
-        row = (await session.execute(_PENDING, {"token_hash": submission.token_hash})).one_or_none()
+        row = session.execute(_PENDING, {"token_hash": submission.token_hash}).one_or_none()
         raise _used() if row and row.status != SubmissionStatus.pending else _expired()
     return Confirmed(letter_ids, skipped, letters.deputies, texts.campaign.title)
 
 
-def _approved(session: AsyncSession) -> Select[int, str, str]:
+async def confirm(
+    session: AsyncSession, *, prepared: Prepared, settings: Settings, cache: IntakeCache
+) -> Confirmed:
+    """In the write transaction: check what prepare() used, insert the letters, claim the
+    submission and commit (see the module's docstring). On an error the caller rolls back."""
+    now = utcnow()
+    write = partial(_write, prepared=prepared, now=now, check=True)
+    done = await run_sync(session, write, commit=True)
+    if done is not None:
+        return done
+    # The texts or the deputies changed since the snapshot: read again (insert_letters builds
+    # again a letter whose text is withdrawn), build again if a deputy changed.
+    texts = await _texts_now(session, texts=prepared.texts, cache=cache, now=now)
+    ids = _unwritten(prepared)
+    letters = prepared.letters
+    if await session.run_sync(partial(_changed_deputies, cards=prepared.cards, ids=ids)):
+        cards = await cache.deputy_cards(session, ids=ids, fresh=True)
+        letters = await _prepare_letters(
+            session, prepared.submission, key=prepared.key, texts=texts, cards=cards,
+            written=prepared.written, settings=settings,
+        )  # fmt: skip
+    again = replace(prepared, texts=texts, letters=letters)
+    done = await run_sync(
+        session, partial(_write, prepared=again, now=now, check=False), commit=True
+    )
+    assert done is not None
+    return done
+
+
+def _approved(session: Session | AsyncSession) -> Select[int, str, str]:
     if session.get_bind().dialect.name == "postgresql":
         return _APPROVED.with_for_update(read=True, of=AppealVersion)
     # SQLite needs no lock: the confirmation holds the database's write lock.
