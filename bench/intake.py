@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -36,7 +37,7 @@ from sqlalchemy import func, select
 from app import migrate
 from app.campaigns.models import CampaignStatus, VersionStatus
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
+from app.db import begin_write, create_engine, create_sessionmaker, run_sync
 from app.letters import flow
 from app.letters.models import Letter
 from app.letters.schemas import SenderIn
@@ -132,7 +133,6 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
                 session, campaign=campaign, region_code="RU-BEN"
             )
             for n in range(count):
-                # (flow.submit begins a write transaction, committing the one before.)
                 submitted = await flow.submit(
                     session,
                     campaign=campaign,
@@ -145,8 +145,9 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
                     language="ru",
                     settings=settings,
                 )
+                await begin_write(session)
+                await run_sync(session, partial(flow.store, submitted=submitted), commit=True)
                 tokens.append(submitted.confirm_token)
-            await session.commit()
     finally:
         await engine.dispose()
     path.write_text("\n".join(tokens) + "\n")

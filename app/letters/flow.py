@@ -18,7 +18,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import (
@@ -35,13 +35,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from app.campaigns import rendering
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import AppealVersion, Campaign, CampaignStatus, VersionStatus
 from app.config import Settings
-from app.db import begin_write, utcnow
+from app.db import utcnow
 from app.deputies import service as deputies_service
 from app.deputies.models import Deputy, Legislature, Region
 from app.errors import Conflict, Gone, NotFound
@@ -306,6 +306,8 @@ class Submitted:
     confirm_token: str
     status_token: str
     skipped_deputy_ids: list[int] = field(default_factory=list)
+    # The row store() writes; the sender's data: never in a repr (tracebacks, logs).
+    row: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 async def submit(
@@ -319,13 +321,11 @@ async def submit(
     language: str,
     settings: Settings,
 ) -> Submitted:
-    """Hold a submission until its e-mail link is followed; AlreadyWritten if nothing is left.
-
-    Begins the write transaction (begin_write): the deputies already written to are read and
-    the submission inserted in it; the caller adds its own writes and commits."""
+    """A submission held until its e-mail link is followed, ready for store(); AlreadyWritten
+    if nothing is left. Reads only: the deputies already written to are read before the write
+    transaction (a letter confirmed in between is skipped when this one is confirmed)."""
     key = sender_key(sender.email, secret=settings.effective_secret_key)
     ids = list(deputy_ids)
-    await begin_write(session)
     written = await already_written(session, campaign_id=campaign.id, deputy_ids=ids, key=key)
     remaining = [i for i in ids if i not in written]
     if not remaining:
@@ -336,31 +336,31 @@ async def submit(
     status_token = secrets.token_urlsafe(32)
     now = utcnow()
     expires_at = now + dt.timedelta(hours=settings.confirm_hours)
-    await session.execute(
-        insert(cast(Table, Submission.__table__)),
-        [
-            {
-                "campaign_id": campaign.id,
-                "region_code": region_code,
-                "deputy_ids": remaining,
-                "letter_ids": [],
-                "skipped_deputy_ids": sorted(written),
-                "status": SubmissionStatus.pending,
-                "full_name": sender.full_name,
-                "email": sender.email,
-                "locality": sender.locality,
-                "postal_address": sender.postal_address if campaign.requires_address else None,
-                "reply_to": reply_to,
-                "language": language,
-                "token_hash": token_hash(nonce),
-                "status_hash": token_hash(status_token),
-                "created_at": now,
-                "expires_at": expires_at,
-            }
-        ],
-    )
+    row = {
+        "campaign_id": campaign.id,
+        "region_code": region_code,
+        "deputy_ids": remaining,
+        "letter_ids": [],
+        "skipped_deputy_ids": sorted(written),
+        "status": SubmissionStatus.pending,
+        "full_name": sender.full_name,
+        "email": sender.email,
+        "locality": sender.locality,
+        "postal_address": sender.postal_address if campaign.requires_address else None,
+        "reply_to": reply_to,
+        "language": language,
+        "token_hash": token_hash(nonce),
+        "status_hash": token_hash(status_token),
+        "created_at": now,
+        "expires_at": expires_at,
+    }
     token = _signer(settings).sign(nonce.encode()).decode()
-    return Submitted(remaining, expires_at, token, status_token, sorted(written))
+    return Submitted(remaining, expires_at, token, status_token, sorted(written), row)
+
+
+def store(session: Session, submitted: Submitted) -> None:
+    """Write the submission, in the caller's write transaction (through db.run_sync)."""
+    session.execute(insert(cast(Table, Submission.__table__)), [submitted.row])
 
 
 # --- status, cancel, erase ---------------------------------------------------------------------

@@ -15,11 +15,12 @@ import contextlib
 import datetime as dt
 import logging
 from email.utils import format_datetime
-from typing import cast
+from typing import Any, cast
 
 import aiosmtplib
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import begin_write, utcnow
@@ -58,25 +59,27 @@ def confirmation_bytes(
     return head + delivery_message.encode_body(body)
 
 
-async def queue_confirmation(
-    session: AsyncSession, *, to: str, subject: str, body: str, expires_at: dt.datetime
-) -> None:
-    """Put the e-mail in the outbox, in the caller's transaction (it leaves when that commits)."""
+def confirmation_row(
+    *, to: str, subject: str, body: str, expires_at: dt.datetime
+) -> dict[str, Any]:
+    """The outbox row of a confirmation e-mail (address and subject checked), for
+    queue_confirmation."""
     now = utcnow()
-    await session.execute(
-        insert(cast(Table, ConfirmationEmail.__table__)),
-        [
-            {
-                "to_address": delivery_message.check_address(to, field="email"),
-                "subject": delivery_message.clean_text(subject, limit=200),
-                "body": body,
-                "created_at": now,
-                "expires_at": expires_at,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-        ],
-    )
+    return {
+        "to_address": delivery_message.check_address(to, field="email"),
+        "subject": delivery_message.clean_text(subject, limit=200),
+        "body": body,
+        "created_at": now,
+        "expires_at": expires_at,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
+def queue_confirmation(session: Session, row: dict[str, Any]) -> None:
+    """Put the e-mail in the outbox, in the caller's transaction (it leaves when that commits;
+    through db.run_sync)."""
+    session.execute(insert(cast(Table, ConfirmationEmail.__table__)), [row])
 
 
 class ConfirmationSender:
