@@ -6,11 +6,12 @@ sleeps: with two web processes, submissions waited up to 1.4 s (p99) for a lock 
 
 So a transaction begun with BEGIN IMMEDIATE (db.begin_write, the worker's claims) first takes an
 exclusive `flock` on a file beside the database, through an open file of its own connection. The
-kernel hands it to the next waiter the moment it is let go: when the connection goes back to the
-pool (its transaction over, committed or rolled back) or is closed (a process that dies lets it go
-with its files). This lock only orders the writers that ask for it; SQLite's own lock still
-guards the data, and a writer that does not queue (another program, a deferred BEGIN that
-writes) waits in the busy handler as before. A wait longer than the busy timeout gives up the
+kernel hands it to the next waiter the moment it is let go: by the driver (app.sqlite_driver), in
+the connection's thread, as soon as COMMIT or ROLLBACK returns; failing that when the connection
+goes back to the pool or is closed (a process that dies lets it go with its files). This lock
+only orders the writers that ask for it; SQLite's own lock still guards the data, and a writer
+that does not queue (another program, a deferred BEGIN that writes) waits in the busy handler as
+before. A wait longer than the busy timeout gives up the
 queue and falls back to the busy handler, so a stuck holder cannot stop the others for longer
 than SQLite itself would.
 """

@@ -201,7 +201,8 @@ async def _wait(port: int) -> None:
 
 
 def _processes() -> dict[int, tuple[int, str, float]]:
-    """Every process now: pid -> (parent pid, name, CPU seconds used, user + system)."""
+    """Every process now: pid -> (parent pid, name, CPU seconds used, user + system, its own and
+    its ended children's: a database backend that exits between two readings is not lost)."""
     tick = os.sysconf("SC_CLK_TCK")
     found = {}
     for entry in Path("/proc").iterdir():
@@ -213,7 +214,8 @@ def _processes() -> dict[int, tuple[int, str, float]]:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) "
-        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+        used = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        found[int(entry.name)] = (int(fields[1]), name, used / tick)
     return found
 
 
