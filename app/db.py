@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from app import sqlite_writers
-from app.sqlite_driver import OneTripDBAPI, run_in_thread
+from app.sqlite_driver import OneTripDBAPI, is_ours, run_in_thread
 
 T = TypeVar("T")
 
@@ -143,12 +143,10 @@ async def run_sync(
     run_sync."""
     if commit:
         work = partial(_flushed, work)
-    if session.get_bind().dialect.name == "sqlite":
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        result = await run_in_thread(
-            raw.dbapi_connection, work, session.sync_session, commit=commit
-        )
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).dbapi_connection
+    if is_ours(raw):  # SQLite on app.sqlite_driver (any engine made by create_engine)
+        result = await run_in_thread(raw, work, session.sync_session, commit=commit)
     else:
         result = await session.run_sync(work)
     if commit:

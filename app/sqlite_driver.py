@@ -24,6 +24,7 @@ shows there first. Server-side cursors (streamed results) stay SQLAlchemy's own.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextvars
 import sqlite3
@@ -36,7 +37,10 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_dbapi,
+    AsyncAdapt_aiosqlite_ss_cursor,
 )
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import await_
 
 _Outcome = tuple[Any, list[Any], int, int | None]
@@ -126,16 +130,28 @@ class OneTripCursor:
         self.close()
 
 
+class _StreamingCursor(AsyncAdapt_aiosqlite_ss_cursor):
+    """SQLAlchemy's server-side cursor (Connection.stream), sending a deferred BEGIN first."""
+
+    __slots__ = ()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        cast(_Connection, self._adapt_connection).send_begin()
+        return super().execute(operation, parameters)
+
+
 class _Connection(AsyncAdapt_aiosqlite_connection):
     """The DB-API connection: calls in the connection's thread, BEGIN deferred to the
     transaction's first statement, callbacks when the transaction ends."""
 
-    __slots__ = ("_begin", "_when_done")
+    __slots__ = ("_begin", "_ended", "_when_done")
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
+    _ss_cursor_cls = _StreamingCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None
+        self._ended = False  # committed in the thread (run_in_thread) since the last BEGIN
         self._when_done: list[Callable[[], None]] = []
 
     @property
@@ -152,23 +168,35 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
 
     def defer_begin(self, statement: str) -> None:
         self._begin = statement
+        self._ended = False
 
     def take_begin(self) -> str | None:
         begin, self._begin = self._begin, None
         return begin
 
+    def send_begin(self) -> None:
+        """Send a deferred BEGIN now, on its own (for a statement that cannot take it along)."""
+        begin = self.take_begin()
+        if begin is not None:
+            connection = self._aiosqlite
+            try:
+                self.call(lambda: connection._conn.execute(begin).close())
+            except Exception as error:
+                self._handle_exception(error)
+
     def when_done(self, callback: Callable[[], None]) -> None:
-        """Call `callback` in the connection's thread as soon as the transaction in progress
-        ends (committed or rolled back), before the event loop hears of it."""
+        """Call `callback` (which must not raise) in the connection's thread as soon as the
+        transaction in progress ends (committed or rolled back), before the event loop hears
+        of it."""
         self._when_done.append(callback)
 
     def _end(self, how: Callable[[sqlite3.Connection], None], *, always: bool) -> None:
         callbacks, self._when_done = self._when_done, []
-        connection = self._aiosqlite
+        ended, self._ended = self._ended, False
         if (
             self.take_begin() is not None  # nothing was begun: its BEGIN is still deferred
-            or not connection._connection  # closed
-            or not connection._conn.in_transaction  # ended already (run_in_thread's commit)
+            or ended  # committed already, in the thread
+            or not self._aiosqlite._connection  # closed
         ):
             _run_all(callbacks)
             return
@@ -195,9 +223,11 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         _run_all(callbacks)
 
     def commit_in_thread(self) -> None:
-        """COMMIT from the connection's thread (run_in_thread), the callbacks run right after."""
+        """COMMIT from the connection's thread (run_in_thread), the callbacks run right after;
+        SQLAlchemy's commit, later, has nothing left to do."""
         callbacks, self._when_done = self._when_done, []
         self._end_in_thread(sqlite3.Connection.commit, callbacks, always=False)
+        self._ended = True
 
     def commit(self) -> None:
         self._end(sqlite3.Connection.commit, always=False)
@@ -217,25 +247,43 @@ def _run_all(callbacks: list[Callable[[], None]]) -> None:
         callback()
 
 
+def is_ours(dbapi_connection: Any) -> bool:
+    """Whether a pooled DB-API connection is this driver's (run_in_thread can take it)."""
+    return isinstance(dbapi_connection, _Connection)
+
+
 async def run_in_thread(
     dbapi_connection: Any, function: Callable[..., _T], *args: Any, commit: bool = False
 ) -> _T:
     """Run `function(*args)` in the thread of this connection (an engine's pooled DB-API
     connection on this driver), with the caller's context variables: every statement it makes
     through SQLAlchemy runs there directly, with no trip to the event loop in between. With
-    `commit`, the transaction commits there too once `function` returns; SQLAlchemy's own
-    commit afterwards finds nothing left to do."""
+    `commit`, the transaction commits there too once `function` returns (an error of the
+    COMMIT comes as SQLAlchemy's, IntegrityError and so on).
+
+    If the caller is cancelled, it still waits for `function` to end before the cancellation
+    goes on: until then the thread uses the caller's session, which nothing else may touch."""
     connection = cast(_Connection, dbapi_connection)
     context = contextvars.copy_context()
 
     def in_thread() -> _T:
         result = context.run(function, *args)
         if commit:
-            connection.commit_in_thread()
+            try:
+                connection.commit_in_thread()
+            except sqlite3.Error as error:
+                raise DBAPIError.instance(
+                    "COMMIT", None, error, sqlite3.Error, dialect=SQLiteDialect()
+                ) from error
         return result
 
     run: Callable[..., Awaitable[_T]] = connection._aiosqlite._execute
-    return await run(in_thread)
+    done: asyncio.Future[_T] = asyncio.ensure_future(run(in_thread))
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        await asyncio.wait([done])
+        raise
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

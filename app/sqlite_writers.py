@@ -127,7 +127,9 @@ def install(engine: AsyncEngine, database: Path) -> None:
     @event.listens_for(engine.sync_engine, "close")
     @event.listens_for(engine.sync_engine, "detach")
     def _close(_dbapi_connection: Any, record: Any) -> None:
-        record.info.pop(_HELD, None)
+        held = record.info.pop(_HELD, None)
+        if held is not None:
+            held.release()  # before its file closes (the driver would then try on a closed fd)
         fd = record.info.pop(_FD, None)
         if fd is not None:
             with contextlib.suppress(OSError):
@@ -147,7 +149,8 @@ class _Held:
         with self.mutex:
             if self.held:
                 self.held = False
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
+                with contextlib.suppress(OSError):  # its file closed: the lock went with it
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
 def queue(connection: Any, *, timeout: float) -> None:

@@ -220,7 +220,8 @@ def _processes() -> dict[int, tuple[int, str, float]]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time of a process and all its descendants alive now (Linux /proc); 0 for pid 0."""
+    """CPU time of a process and its descendants, those alive now and those ended (counted in
+    their parents'), from Linux's /proc; 0 for pid 0."""
     processes = _processes()
     children: dict[int, list[int]] = {}
     for child, (parent, _name, _cpu) in processes.items():

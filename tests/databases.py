@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.db import create_engine
+from app.sqlite_writers import lock_path
 
 DATABASE_KINDS = ("sqlite", "postgresql")
 # The database used to create and drop the per-run test databases.
@@ -52,3 +54,15 @@ async def fresh_database(kind: str, directory: Path) -> AsyncIterator[str]:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+def writers_queue_is_free(database: Path) -> bool:
+    """Whether nobody holds the SQLite writers' lock (app.sqlite_writers) of this database."""
+    fd = os.open(lock_path(database), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # lets it go again if taken

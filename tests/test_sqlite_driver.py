@@ -3,8 +3,10 @@ everything SQLAlchemy reads of a DB-API cursor."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write, create_engine, create_sessionmaker, run_sync
 from app.sqlite_driver import OneTripCursor, run_in_thread
-from tests.test_sqlite_writers import _queue_is_free
+from tests.databases import writers_queue_is_free
 
 metadata = MetaData()
 item = Table(
@@ -92,10 +94,11 @@ async def test_begin_goes_with_the_transactions_first_statement(
     )
     try:
         async with create_sessionmaker(engine)() as session:
-            await begin_write(session)  # BEGIN IMMEDIATE, not sent yet: no lock taken
+            # The writers' queue is taken here; SQLite's lock only with the first statement.
+            await begin_write(session)
             async with other.begin() as connection:
                 await connection.execute(insert(item).values(name="before"))
-            await session.execute(insert(item).values(name="mine"))  # now BEGIN IMMEDIATE too
+            await session.execute(insert(item).values(name="mine"))  # BEGIN IMMEDIATE with it
             with pytest.raises(OperationalError, match="locked"):
                 async with other.begin() as connection:
                     await connection.execute(insert(item).values(name="during"))
@@ -107,24 +110,46 @@ async def test_begin_goes_with_the_transactions_first_statement(
         await other.dispose()
 
 
-async def test_a_transaction_without_statements_ends_quietly(engine: AsyncEngine) -> None:
+async def test_a_stream_sends_the_deferred_begin_first(engine: AsyncEngine, tmp_path: Path) -> None:
+    other = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", connect_args={"timeout": 0.05}
+    )
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await begin_write(session)
+            stream = await session.stream(select(item.c.id))  # the first statement
+            assert [row async for row in stream] == []
+            with pytest.raises(OperationalError, match="locked"):  # BEGIN IMMEDIATE went first
+                async with other.begin() as connection:
+                    await connection.execute(insert(item).values(name="during"))
+            await session.rollback()
+    finally:
+        await other.dispose()
+
+
+async def test_a_transaction_without_statements_ends_quietly(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     async with create_sessionmaker(engine)() as session:
         await begin_write(session)
         await session.commit()
+        assert writers_queue_is_free(tmp_path / "driver.db")
         await begin_write(session)
         await session.rollback()
+        assert writers_queue_is_free(tmp_path / "driver.db")
         assert (await session.execute(select(item.c.id))).first() is None
 
 
+language: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="ru")
+
+
 def _insert_names(session: Session, names: list[str]) -> list[int]:
-    """Runs in the connection's thread: statements go straight to SQLite."""
-    assert threading.current_thread() is not threading.main_thread()
+    """Runs in the connection's own thread: statements go straight to SQLite."""
+    raw = session.connection().connection.dbapi_connection
+    assert threading.current_thread() is getattr(raw, "_aiosqlite")._thread  # noqa: B009
     assert language.get() == "en"  # the caller's context variables
     statement = insert(item).returning(item.c.id)
     return [session.execute(statement, {"name": name}).scalar_one() for name in names]
-
-
-language: contextvars.ContextVar[str] = contextvars.ContextVar("language", default="ru")
 
 
 async def test_run_sync_runs_the_work_in_the_connections_thread_and_commits(
@@ -147,7 +172,7 @@ async def test_a_commit_in_the_thread_lets_the_writers_queue_go_at_once(
     async with create_sessionmaker(engine)() as session:
         await begin_write(session)
         await session.execute(insert(item).values(name="first"))
-        assert not _queue_is_free(tmp_path / "driver.db")
+        assert not writers_queue_is_free(tmp_path / "driver.db")
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         await run_in_thread(
@@ -155,7 +180,7 @@ async def test_a_commit_in_the_thread_lets_the_writers_queue_go_at_once(
             commit=True,
         )  # fmt: skip
         # Committed and the lock let go while the connection is still this session's.
-        assert _queue_is_free(tmp_path / "driver.db")
+        assert writers_queue_is_free(tmp_path / "driver.db")
         assert session.in_transaction()
         await session.commit()  # SQLAlchemy's side: nothing left for SQLite to do
     async with engine.connect() as connection:
@@ -163,16 +188,69 @@ async def test_a_commit_in_the_thread_lets_the_writers_queue_go_at_once(
         assert list(names) == ["first", "b"]
 
 
-async def test_run_sync_errors_keep_their_types_and_leave_nothing(engine: AsyncEngine) -> None:
+async def test_run_sync_errors_keep_their_types_and_leave_nothing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     language.set("en")
     async with create_sessionmaker(engine)() as session:
         await begin_write(session)
         with pytest.raises(IntegrityError):
             await run_sync(session, partial(_insert_names, names=["x", "x"]), commit=True)
         await session.rollback()
+        assert writers_queue_is_free(tmp_path / "driver.db")
         # the session goes on as usual afterwards
         await begin_write(session)
         await run_sync(session, partial(_insert_names, names=["y"]))
         await session.commit()
     async with engine.connect() as connection:
         assert list((await connection.execute(select(item.c.name))).scalars()) == ["y"]
+
+
+def _orphan(session: Session) -> None:
+    session.execute(text("INSERT INTO child (parent_id) VALUES (999)"))  # checked at COMMIT
+
+
+async def test_a_failed_commit_in_the_thread_is_sqlalchemys_error_and_keeps_the_lock(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        await connection.execute(
+            text(
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES "
+                "parent (id) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    async with create_sessionmaker(engine)() as session:
+        await begin_write(session)
+        with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+            await run_sync(session, _orphan, commit=True)
+        # Still in the transaction, the lock held, until the caller rolls back.
+        assert not writers_queue_is_free(tmp_path / "driver.db")
+        await session.rollback()
+        assert writers_queue_is_free(tmp_path / "driver.db")
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM child"))).scalar() == 0
+
+
+async def test_a_cancelled_caller_waits_for_the_work_in_the_thread(engine: AsyncEngine) -> None:
+    language.set("en")
+    finished = threading.Event()
+
+    def slow(session: Session) -> None:
+        _insert_names(session, ["slow"])
+        time.sleep(0.3)
+        finished.set()
+
+    async with create_sessionmaker(engine)() as session:
+        await begin_write(session)
+        task = asyncio.create_task(run_sync(session, slow))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The cancellation went on only once the thread was done with the session.
+        assert finished.is_set()
+        await session.rollback()
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(item.c.id))).first() is None

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import begin_write, create_engine, create_sessionmaker
 from app.sqlite_writers import lock_path
+from tests.databases import writers_queue_is_free
 
 
 @pytest.fixture
@@ -37,20 +38,9 @@ async def engines(database: Path) -> AsyncIterator[list[AsyncEngine]]:
         await engine.dispose()
 
 
-def _queue_is_free(database: Path) -> bool:
-    fd = os.open(lock_path(database), os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)  # lets it go again if taken
-
-
 async def _wait_until_free(database: Path) -> None:
     for _ in range(250):
-        if _queue_is_free(database):
+        if writers_queue_is_free(database):
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the writers' lock was never let go")
@@ -72,13 +62,13 @@ async def test_a_writer_waits_its_turn_and_goes_when_the_one_before_commits(
     first, second, _ = engines
     async with create_sessionmaker(first)() as holder, create_sessionmaker(second)() as waiter:
         await _write(holder, "first")
-        assert not _queue_is_free(database)
+        assert not writers_queue_is_free(database)
         task = asyncio.create_task(_write(waiter, "second"))
         await asyncio.sleep(0.3)
         assert not task.done()  # queued behind the holder
         await holder.commit()
         await asyncio.wait_for(task, 5)
-        assert not _queue_is_free(database)  # now the second holds it
+        assert not writers_queue_is_free(database)  # now the second holds it
         await waiter.commit()
     await _wait_until_free(database)
     assert await _rows(first) == ["first", "second"]
@@ -90,9 +80,9 @@ async def test_rollback_and_close_let_the_lock_go(
     async with create_sessionmaker(engines[0])() as session:
         await _write(session, "rolled back")
         await session.rollback()
-        assert _queue_is_free(database)
+        assert writers_queue_is_free(database)
         await _write(session, "closed")
-    assert _queue_is_free(database)  # the session closed without a commit
+    assert writers_queue_is_free(database)  # the session closed without a commit
     assert await _rows(engines[1]) == []
 
 

@@ -8,8 +8,9 @@ lock, on PostgreSQL the locks of the rows it touches) holds only the writes and 
    address already wrote to are skipped; every letter is rendered and built.
 2. confirm(), in the write transaction: the campaign must still be open with the same approved
    texts (locked FOR SHARE on PostgreSQL, so that a lawyer's withdrawal waits for the letters and
-   then holds them, or came first and is seen here) and the deputies unchanged; whatever differs
-   is read again from the database and its letters built again. The letters and their messages
+   then holds them, or came first and is seen here) and the deputies unchanged; if anything
+   differs, that transaction ends with nothing written, and in a new one what differs is read
+   again from the database and its letters built again. The letters and their messages
    are inserted, and the submission is claimed (pending -> confirmed, so a replayed link finds
    nothing to claim) and stripped of personal data in one UPDATE; if the claim finds nothing,
    the caller rolls everything back.
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from app.campaigns.models import AppealVersion, Campaign, VersionStatus
 from app.config import Settings
-from app.db import UTCDateTime, run_sync, utcnow
+from app.db import UTCDateTime, begin_write, run_sync, utcnow
 from app.deputies.models import Deputy
 from app.errors import Conflict, Gone
 from app.i18n import gettext as _
@@ -310,8 +311,10 @@ async def confirm(
     done = await run_sync(session, write, commit=True)
     if done is not None:
         return done
-    # The texts or the deputies changed since the snapshot: read again (insert_letters builds
-    # again a letter whose text is withdrawn), build again if a deputy changed.
+    # The texts or the deputies changed since the snapshot (nothing was written, the write
+    # transaction ended): read again in a new one (insert_letters builds again a letter whose
+    # text is withdrawn), build again if a deputy changed.
+    await begin_write(session)
     texts = await _texts_now(session, texts=prepared.texts, cache=cache, now=now)
     ids = _unwritten(prepared)
     letters = prepared.letters

@@ -163,11 +163,10 @@ async def _do_confirm(
                 session, token=token, settings=settings, cache=cache
             )
             await begin_write(session)  # on SQLite, ends the read transaction first
-            confirmed = await confirmation.confirm(
+            # confirm() commits (its writes and COMMIT are one trip on SQLite).
+            return await confirmation.confirm(
                 session, prepared=prepared, settings=settings, cache=cache
             )
-            await session.commit()
-            return confirmed
         except IntegrityError:
             # A concurrent confirmation from the same address wrote to one of these deputies
             # first: start again, the second pass skips that deputy.

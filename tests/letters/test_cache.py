@@ -5,12 +5,15 @@ never creates letters from a campaign that is no longer open or a version no lon
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -121,6 +124,22 @@ async def test_confirmation_locks_the_approved_versions_on_postgresql(
         await confirming.rollback()
 
 
+@contextmanager
+def _statements(session: AsyncSession) -> Iterator[list[str]]:
+    """The SQL statements the session's engine sends meanwhile, in order."""
+    engine = session.get_bind()
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(str(args[2]).strip())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 class Confirming:
     """A confirmation taken in two steps, as the route does, with a change in between."""
 
@@ -183,9 +202,17 @@ async def test_letters_built_before_the_transaction_follow_a_version_change_in_b
             .values(status=VersionStatus.withdrawn)
         )
         await session.commit()
-        confirmed = await steps.confirm(prepared)
+        with _statements(confirming) as sent:
+            confirmed = await steps.confirm(prepared)
         await confirming.commit()
     assert len(confirmed.letter_ids) == 3
+    if session.get_bind().dialect.name == "sqlite":
+        # The first pass saw the change and wrote nothing; the second writes in a transaction
+        # of its own that holds the write lock from its start (a read then a write would fail
+        # at once with "database is locked" if another process wrote in between).
+        inserted = next(i for i, s in enumerate(sent) if s.startswith("INSERT INTO letter "))
+        begins = [s for s in sent[:inserted] if s.startswith("BEGIN")]
+        assert begins == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
     await session.rollback()
     versions = set(await session.scalars(select(Letter.appeal_version_id)))
     assert versions == {new.id}
