@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -30,7 +32,7 @@ from app.config import Settings
 from app.db import run_sync, utcnow
 from app.delivery import message as delivery_message
 from app.deputies.models import Deputy
-from app.letters.models import Letter, LetterMessage, LetterStatus
+from app.letters.models import Letter, LetterStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,17 +262,49 @@ def insert_letters(
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """One multi-row INSERT … RETURNING of the letters (SQLAlchemy's insertmanyvalues), then
-    their messages."""
-    letters = [{k: v for k, v in row.items() if k != "message"} for row in rows]
-    table = cast(Table, Letter.__table__)
-    returned = session.execute(insert(table).returning(table.c.message_id, table.c.id), letters)
-    found = {str(row[0]): int(row[1]) for row in returned}
-    session.execute(
-        insert(cast(Table, LetterMessage.__table__)),
-        [{"letter_id": found[row["message_id"]], "message": row["message"]} for row in rows],
+    """SQLite: the letters in multi-row INSERTs … RETURNING, then their messages, sent as SQL to
+    the driver, each value converted by its own column's type as SQLAlchemy would. It runs
+    while the database's write lock is held: without SQLAlchemy compiling and processing 700
+    parameters there, a confirmation of 50 letters costs 0.3-0.6 ms less CPU in process (three
+    interleaved runs) and held the lock 8.7-9.3 ms instead of 9.4-9.5 under load."""
+    connection = session.connection()
+    processors = _sqlite_processors(connection.dialect)
+    found: dict[str, int] = {}
+    for start in range(0, len(rows), _SQLITE_ROWS):
+        chunk = rows[start : start + _SQLITE_ROWS]
+        values = tuple(
+            value if process is None else process(value)
+            for row in chunk
+            for column, process in processors
+            for value in [row[column]]
+        )
+        returned = connection.exec_driver_sql(_sqlite_insert(len(chunk)), values)
+        found.update((str(message_id), int(id_)) for message_id, id_ in returned)
+    connection.exec_driver_sql(
+        "INSERT INTO letter_message (letter_id, message) VALUES (?, ?)",
+        [(found[row["message_id"]], row["message"]) for row in rows],
     )
     return found
+
+
+_SQLITE_ROWS = 500  # letters per INSERT: 7,000 parameters, under SQLite's 32,766
+
+
+@functools.cache
+def _sqlite_insert(count: int) -> str:
+    """INSERT of `count` letters, the values of each in _COLUMNS' order."""
+    row = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO letter ({', '.join(_COLUMNS)}) VALUES {', '.join([row] * count)} "
+        "RETURNING message_id, id"
+    )
+
+
+@functools.cache
+def _sqlite_processors(dialect: Dialect) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """Each column of _COLUMNS with its type's conversion of a value for the driver, if any."""
+    table = cast(Table, Letter.__table__)
+    return tuple((c, table.c[c].type.bind_processor(dialect)) for c in _COLUMNS)
 
 
 # The columns a built letter sets (LetterBuilder.build), each bound as one array.

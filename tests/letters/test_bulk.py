@@ -137,3 +137,36 @@ async def test_one_approved_text_moves_no_counter(
     )
     assert list(await session.scalars(select(VersionRotation))) == []
     assert one.id == (await _versions(session, world.campaign.id))[0].id
+
+
+async def test_letters_come_back_as_built_in_batches(
+    session: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "_SQLITE_ROWS", 2)  # SQLite: 5 letters in three INSERTs
+    world = await make_world(session, deputies=5)
+    deputies = await deputies_service.get_deputies(session, ids=[d.id for d in world.deputies])
+    builder = bulk.LetterBuilder(
+        campaign_id=world.campaign.id, campaign_title="T", citizen=CITIZEN,
+        sender_name="Мария Петрова", sender_email="m@example.org", reply_to=False,
+        sender_key="k", date=dt.date(2026, 11, 27), settings=settings,
+    )  # fmt: skip
+    cards = [bulk.DeputyCard.of(d) for d in deputies]
+    versions = await _versions(session, world.campaign.id)
+    prepared = await bulk.prepare_letters(
+        session, deputies=cards, versions=versions, builder=builder
+    )
+    ids = await bulk.create_letters(session, deputies=cards, versions=versions, builder=builder)
+    assert len(set(ids)) == 5
+    for card, letter_id in zip(cards, ids, strict=True):
+        letter = await session.get(Letter, letter_id, populate_existing=True)
+        assert letter is not None
+        built = prepared.rows[card.id]
+        for column, value in built.items():
+            if column not in ("message", "message_id"):
+                assert getattr(letter, column) == value, column
+        assert letter.deputy_id == card.id  # each id matches its own letter, in order
+        stored = message_from_bytes(
+            await stored_message(session, letter_id) or b"", policy=policy.default
+        )
+        assert stored["Message-ID"] == letter.message_id
+        assert stored["To"].addresses[0].addr_spec == card.email
