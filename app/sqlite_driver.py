@@ -19,7 +19,8 @@ It uses three names aiosqlite does not document: `Connection._execute` (run a fu
 connection's thread), `Connection._conn` (the sqlite3 connection in it) and `Connection._thread`,
 all there since aiosqlite's first releases. The whole test suite runs on this driver, and
 tests/test_sqlite_driver.py checks what SQLAlchemy reads of a cursor, so a change in aiosqlite
-shows there first. Server-side cursors (streamed results) stay SQLAlchemy's own.
+shows there first. Server-side cursors (streamed results) stay SQLAlchemy's own, sending a
+deferred BEGIN first.
 """
 
 from __future__ import annotations

@@ -300,7 +300,7 @@ def _sqlite_insert(count: int) -> str:
     )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # by dialect: one per engine
 def _sqlite_processors(dialect: Dialect) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     """Each column of _COLUMNS with its type's conversion of a value for the driver, if any."""
     table = cast(Table, Letter.__table__)
