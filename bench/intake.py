@@ -133,8 +133,7 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
                 session, campaign=campaign, region_code="RU-BEN"
             )
             for n in range(count):
-                submitted = await flow.submit(
-                    session,
+                submitted = flow.submit(
                     campaign=campaign,
                     region_code="RU-BEN",
                     deputy_ids=deputy_ids,

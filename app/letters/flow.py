@@ -301,17 +301,15 @@ class CampaignRef(Protocol):
 
 @dataclass
 class Submitted:
-    deputy_ids: list[int]  # those the letters will go to once confirmed
+    deputy_ids: list[int]  # those chosen; the confirmation skips any already written to
     expires_at: dt.datetime
     confirm_token: str
     status_token: str
-    skipped_deputy_ids: list[int] = field(default_factory=list)
     # The row store() writes; the sender's data: never in a repr (tracebacks, logs).
     row: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-async def submit(
-    session: AsyncSession,
+def submit(
     *,
     campaign: CampaignRef,
     region_code: str,
@@ -321,27 +319,22 @@ async def submit(
     language: str,
     settings: Settings,
 ) -> Submitted:
-    """A submission held until its e-mail link is followed, ready for store(); AlreadyWritten
-    if nothing is left. Reads only: the deputies already written to are read before the write
-    transaction (a letter confirmed in between is skipped when this one is confirmed)."""
-    key = sender_key(sender.email, secret=settings.effective_secret_key)
-    ids = list(deputy_ids)
-    written = await already_written(session, campaign_id=campaign.id, deputy_ids=ids, key=key)
-    remaining = [i for i in ids if i not in written]
-    if not remaining:
-        raise AlreadyWritten(
-            _("You have already written to these deputies in this campaign."), field="deputies"
-        )
+    """A submission held until its e-mail link is followed, ready for store().
+
+    Whether this address has written to these deputies before is not looked up here: the
+    answer would tell whoever types an address into the form whether its owner took part. The
+    confirmation, which only the mailbox's owner can reach, skips those deputies and says so."""
     nonce = secrets.token_urlsafe(24)
     status_token = secrets.token_urlsafe(32)
     now = utcnow()
     expires_at = now + dt.timedelta(hours=settings.confirm_hours)
+    ids = list(deputy_ids)
     row = {
         "campaign_id": campaign.id,
         "region_code": region_code,
-        "deputy_ids": remaining,
+        "deputy_ids": ids,
         "letter_ids": [],
-        "skipped_deputy_ids": sorted(written),
+        "skipped_deputy_ids": [],
         "status": SubmissionStatus.pending,
         "full_name": sender.full_name,
         "email": sender.email,
@@ -355,7 +348,7 @@ async def submit(
         "expires_at": expires_at,
     }
     token = _signer(settings).sign(nonce.encode()).decode()
-    return Submitted(remaining, expires_at, token, status_token, sorted(written), row)
+    return Submitted(ids, expires_at, token, status_token, row)
 
 
 def store(session: Session, submitted: Submitted) -> None:

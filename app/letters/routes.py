@@ -95,8 +95,7 @@ async def _do_submit(
         address=web.client_address(request, settings),
         email=form.sender.email,
     )
-    submitted = await flow.submit(
-        session,
+    submitted = flow.submit(
         campaign=campaign,
         region_code=region_code,
         deputy_ids=form.deputy_ids,
@@ -233,7 +232,6 @@ async def _form_page(
     slug: str,
     code: str,
     form: web.SenderForm | None = None,
-    written: set[int] | None = None,
     letters: list[flow.PreviewLetter] | None = None,
     error: str | None = None,
     status_code: int = 200,
@@ -252,7 +250,6 @@ async def _form_page(
             "region": region,
             "deputies": deputies,
             "form": form,
-            "written": written or set(),
             "letters": letters,
             "error": error,
             "honeypot": web.HONEYPOT,
@@ -323,32 +320,19 @@ async def _read_submit_form(
 async def preview_page(
     request: Request, slug: SlugPath, code: CodePath, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
-    campaign, deputy_ids, form, _bot = await _read_form(request, session, slug, code)
+    campaign, _ids, form, _bot = await _read_form(request, session, slug, code)
     if form.sender is None:
         return await _form_page(
             request, session, settings, slug=slug, code=code, form=form, status_code=422
         )
-    key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
-    written = await flow.already_written(
-        session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
-    )
-    form.deputy_ids = [i for i in form.deputy_ids if i not in written]
+    # Deputies this address wrote to before are not marked: see flow.submit.
     _region, deputies = await flow.campaign_deputies(session, campaign=campaign, region_code=code)
     chosen = [d for d in deputies if d.id in set(form.deputy_ids)]
     letters = await flow.preview_letters(
         session, campaign=campaign, deputies=chosen, sender=form.sender
     )
     return await _form_page(
-        request,
-        session,
-        settings,
-        slug=slug,
-        code=code,
-        form=form,
-        written=written,
-        letters=letters,
-        error=None if chosen else _("You have already written to these deputies in this campaign."),
-        status_code=200 if chosen else 409,
+        request, session, settings, slug=slug, code=code, form=form, letters=letters
     )
 
 
@@ -361,7 +345,7 @@ async def submit_page(
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> Response:
-    campaign, deputy_ids, form, bot, raw = await _read_submit_form(request, session, slug, code)
+    campaign, _ids, form, bot, raw = await _read_submit_form(request, session, slug, code)
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
         return _redirect(request, "check_email")
@@ -378,34 +362,9 @@ async def submit_page(
         return await _form_page(
             request, session, settings, slug=slug, code=code, form=form, status_code=422
         )
-    try:
-        await _do_submit(
-            request,
-            session,
-            settings,
-            limiter,
-            campaign=campaign,
-            region_code=code.upper(),
-            form=form,
-        )
-    except flow.AlreadyWritten as exc:
-        await session.rollback()  # let the write lock go before the page is drawn
-        key = flow.sender_key(form.sender.email, secret=settings.effective_secret_key)
-        written = await flow.already_written(
-            session, campaign_id=campaign.id, deputy_ids=deputy_ids, key=key
-        )
-        form.deputy_ids = []
-        return await _form_page(
-            request,
-            session,
-            settings,
-            slug=slug,
-            code=code,
-            form=form,
-            written=written,
-            error=exc.localized(),
-            status_code=409,
-        )
+    await _do_submit(
+        request, session, settings, limiter, campaign=campaign, region_code=code.upper(), form=form
+    )
     return _redirect(request, "check_email")
 
 
@@ -456,7 +415,13 @@ async def confirm_submit(
             "count": len(confirmed.letter_ids),
             "skipped": [deputies[i] for i in confirmed.skipped_deputy_ids if i in deputies],
         },
+        status_code=409 if _nothing_new(confirmed) else 200,
     )
+
+
+def _nothing_new(confirmed: confirmation.Confirmed) -> bool:
+    """Every deputy chosen had a letter from this address in the campaign already."""
+    return not confirmed.letter_ids and bool(confirmed.skipped_deputy_ids)
 
 
 @pages.get("/status/{token}", response_class=HTMLResponse, name="status_page")
@@ -545,7 +510,7 @@ async def api_campaigns(session: SessionDep) -> list[OpenCampaignOut]:
     "/campaigns/{slug}/submissions",
     response_model=SubmissionOut,
     status_code=202,
-    responses={409: {"description": "Already written"}, 429: {"description": "Rate limit"}},
+    responses={429: {"description": "Rate limit"}},
 )
 async def api_submit(
     request: Request,
@@ -593,18 +558,17 @@ async def api_submit(
     finally:
         if token is not None:
             i18n.current_language.reset(token)
-    return SubmissionOut(
-        expires_at=submitted.expires_at,
-        deputy_ids=submitted.deputy_ids,
-        already_written_deputy_ids=submitted.skipped_deputy_ids,
-    )
+    return SubmissionOut(expires_at=submitted.expires_at, deputy_ids=submitted.deputy_ids)
 
 
 @api.post(
     "/confirmations",
     response_model=StatusOut,
     status_code=201,
-    responses={409: {"description": "Link used"}, 410: {"description": "Link expired"}},
+    responses={
+        409: {"description": "Link used, or every deputy chosen already written to"},
+        410: {"description": "Link expired"},
+    },
 )
 async def api_confirm(
     request: Request,
@@ -616,6 +580,10 @@ async def api_confirm(
     """Confirm a submission with the token of its e-mail link: the letters are created."""
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
     confirmed = await _do_confirm(request, session, settings, data.token)
+    if _nothing_new(confirmed):  # (the link is used: the status link shows the submission)
+        raise flow.AlreadyWritten(
+            _("You had already written to these deputies in this campaign: no new letter was sent.")
+        )
     # The letters were just made, all queued: shown from what the confirmation holds.
     queued = LetterStatus.queued
     return StatusOut(

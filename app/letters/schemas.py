@@ -91,9 +91,10 @@ class SubmissionIn(BaseModel):
 class SubmissionOut(BaseModel):
     status: Literal["pending"] = "pending"
     expires_at: dt.datetime
-    deputy_ids: list[int] = Field(description="The deputies the letters will go to once confirmed.")
-    already_written_deputy_ids: list[int] = Field(
-        description="Deputies this address has already written to in this campaign: skipped."
+    deputy_ids: list[int] = Field(
+        description="The deputies chosen. Those this address has already written to in the "
+        "campaign are skipped at confirmation, and said so there only: the answer here is the "
+        "same whatever the address has done before."
     )
 
 

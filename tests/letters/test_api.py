@@ -88,7 +88,7 @@ async def test_validation_names_each_field(
     assert await session.scalar(select(func.count(Submission.id))) == 0
 
 
-async def test_duplicate_is_409_and_partial_duplicates_are_skipped(
+async def test_duplicates_are_skipped_at_confirmation_and_409_when_nothing_is_new(
     citizen: httpx.AsyncClient, citizen_app: FastAPI, inbox: Inbox, session: AsyncSession
 ) -> None:
     world = await make_world(session)
@@ -99,22 +99,33 @@ async def test_duplicate_is_409_and_partial_duplicates_are_skipped(
     assert (
         await citizen.post("/api/v1/confirmations", json={"token": links["confirm"]})
     ).status_code == 201
-    # The same address in another case: the deputy already written to is refused.
+    # The same address in another case: accepted as any other (the answer must not tell
+    # whoever sends an address whether its owner took part).
     again = await citizen.post(
         "/api/v1/campaigns/hospital/submissions",
         json=api_body(world, deputy_ids=first, email="MARIA@example.org"),
     )
-    assert again.status_code == 409
-    assert again.json()["error"] == "duplicate"
-    # With others: accepted, that one skipped.
-    mixed = await citizen.post(
-        "/api/v1/campaigns/hospital/submissions", json=api_body(world, email="Maria@Example.org")
+    assert again.status_code == 202
+    assert set(again.json()) == {"status", "expires_at", "deputy_ids"}
+    await mail_sent(citizen_app)
+    duplicate = inbox.links()
+    # With others too.
+    mixed = await _submit(
+        citizen, citizen_app, inbox, "hospital", api_body(world, email="Maria@Example.org")
     )
-    assert mixed.status_code == 202
-    assert mixed.json()["already_written_deputy_ids"] == first
+    # At confirmation, by the mailbox's owner: nothing new is a 409, the others are skipped.
+    nothing = await citizen.post("/api/v1/confirmations", json={"token": duplicate["confirm"]})
+    assert nothing.status_code == 409
+    assert nothing.json()["error"] == "duplicate"
+    partly = await citizen.post("/api/v1/confirmations", json={"token": mixed["confirm"]})
+    assert partly.status_code == 201
+    assert partly.json()["skipped_deputy_ids"] == first
+    assert len(partly.json()["letters"]) == 2
+    await session.rollback()
+    assert await session.scalar(select(func.count(Letter.id))) == 3
 
 
-async def test_duplicate_at_confirmation_is_skipped_not_a_500(
+async def test_duplicate_at_confirmation_is_a_409_not_a_500(
     citizen: httpx.AsyncClient, citizen_app: FastAPI, inbox: Inbox, session: AsyncSession
 ) -> None:
     world = await make_world(session)
@@ -126,9 +137,12 @@ async def test_duplicate_at_confirmation_is_skipped_not_a_500(
         await citizen.post("/api/v1/confirmations", json={"token": one["confirm"]})
     ).status_code == 201
     second = await citizen.post("/api/v1/confirmations", json={"token": two["confirm"]})
-    assert second.status_code == 201
-    assert second.json()["letters"] == []
-    assert len(second.json()["skipped_deputy_ids"]) == 3
+    assert second.status_code == 409
+    assert second.json()["error"] == "duplicate"
+    # The link is used; its status link shows the submission, every deputy skipped.
+    status = await citizen.get(f"/api/v1/status/{two['status']}")
+    assert status.json()["letters"] == []
+    assert len(status.json()["skipped_deputy_ids"]) == 3
     await session.rollback()
     assert await session.scalar(select(func.count(Letter.id))) == 3
 

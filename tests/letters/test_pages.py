@@ -262,13 +262,13 @@ async def test_address_asked_only_where_the_text_uses_it(
     assert "ул. Советская, 1" in ok.text
 
 
-async def test_duplicates_explained_on_the_pages(
+async def test_duplicates_explained_only_at_confirmation(
     citizen: httpx.AsyncClient, citizen_app: FastAPI, inbox: Inbox, session: AsyncSession
 ) -> None:
     links = await _submit(citizen, citizen_app, inbox, session)
     await citizen.post(f"/confirm/{links['confirm']}")
     url = "/campaigns/hospital/RU-TVE"
-    world_form = {
+    same_address = {
         "full_name": "Мария Петрова",
         "email": "MARIA@example.org",
         "locality": "Тверь",
@@ -276,21 +276,36 @@ async def test_duplicates_explained_on_the_pages(
     }
     await session.rollback()
     deputy_ids = [str(i) for i in await session.scalars(select(Letter.deputy_id))]
-    preview = await citizen.post(
-        url + "/preview",
-        data={**world_form, "deputy": deputy_ids},
-        headers={"accept-language": "en"},
+    other_address = {**same_address, "email": "nobody@example.org"}
+    # The form tells whoever types an address nothing of what its owner did: the same pages,
+    # whether the address wrote to these deputies or not.
+    pages = []
+    for data in (same_address, other_address):
+        preview = await citizen.post(
+            url + "/preview", data={**data, "deputy": deputy_ids}, headers={"accept-language": "en"}
+        )
+        assert preview.status_code == 200
+        assert preview.text.count(" checked") == 3 + 1  # the deputies and the consent
+        assert "already" not in preview.text
+        pages.append(preview.text.replace(data["email"], "ADDRESS"))
+        submitted = await citizen.post(
+            url + "/submit", data={**data, "deputy": deputy_ids}, headers={"accept-language": "en"}
+        )
+        assert submitted.status_code == 303
+        assert submitted.headers["location"] == "/check-email"
+    assert pages[0] == pages[1]
+    # Only the mailbox's owner learns it, by following the link.
+    await mail_sent(citizen_app)
+    repeated = max(
+        i for i, m in enumerate(inbox.messages) if str(m["To"]).lower() == "maria@example.org"
     )
-    assert preview.status_code == 409
-    assert preview.text.count(" disabled") == 3
-    assert "you have already written to this deputy" in preview.text
-    again = await citizen.post(
-        url + "/submit",
-        data={**world_form, "deputy": deputy_ids},
-        headers={"accept-language": "en"},
-    )
+    token = inbox.links(repeated)["confirm"]
+    again = await citizen.post(f"/confirm/{token}", headers={"accept-language": "en"})
     assert again.status_code == 409
-    assert "You have already written to these deputies in this campaign." in again.text
+    assert "No new letter" in again.text
+    assert "You had already written to these deputies in this campaign" in again.text
+    await session.rollback()
+    assert await session.scalar(select(func.count(Letter.id))) == 3
 
 
 async def test_confirmation_email_in_the_citizens_language(
