@@ -337,11 +337,13 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
             bare_lua = directory / f"bare-{kind}.lua"
             bare_lua.write_text(SUBMIT_LUA.format(ids="", path="/bare"))
             db = _postmaster() if kind == "postgresql" else 0
+            worker_cpu = _cpu_seconds(worker.pid)
             submit = _wrk(f"http://127.0.0.1:{app_port}", submit_lua, args, server=app.pid, db=db)
             ended = time.perf_counter()
             while await _outbox(url) and time.perf_counter() - ended < 120:
                 await asyncio.sleep(0.2)
             drained = time.perf_counter() - ended
+            worker_cpu = _cpu_seconds(worker.pid) - worker_cpu
             worker.terminate()  # the letters made by the confirmations below are not sent
             worker.wait(30)
             left = await _outbox(url)  # an e-mail leaves the outbox once the server took it
@@ -352,8 +354,8 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
                 f"{kind:10} submissions  {submit['ok_per_s']:8.0f}/s  p50 {submit['p50']:6.1f} ms"
                 f"  p99 {submit['p99']:6.1f} ms  {_cpu(submit)}"
                 f"  (errors {submit['errors']:.0f};"
-                f" {sent} e-mails sent by `appeals worker`, the last {drained:.1f} s after;"
-                f" {left} left)"
+                f" {sent} e-mails sent by `appeals worker`, the last {drained:.1f} s after,"
+                f" its CPU {worker_cpu / max(sent, 1) * 1000:.2f} ms each; {left} left)"
             )
             lines.append(
                 f"{kind:10} bare insert  {peer['ok_per_s']:8.0f}/s  p50 {peer['p50']:6.1f} ms"
