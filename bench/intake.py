@@ -14,7 +14,8 @@ row; the same uvicorn command and worker count) run on loopback, one after the o
 2. confirmations (POST /api/v1/confirmations, 50 letters each, from pre-made submissions):
    confirmations/s and letters/s (target >= 100/s, i.e. 5,000 letters/s).
 Beside each rate, the CPU time the server's processes used per request (from /proc: Linux), a
-figure that moves less than the rate when other work shares the machine.
+figure that moves less than the rate when other work shares the machine; beside the submissions,
+the worker's per e-mail sent.
 """
 
 from __future__ import annotations
