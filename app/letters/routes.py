@@ -233,7 +233,6 @@ async def _form_page(
     code: str,
     form: web.SenderForm | None = None,
     letters: list[flow.PreviewLetter] | None = None,
-    error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     campaign = await flow.get_open_campaign(session, slug=slug)
@@ -251,7 +250,6 @@ async def _form_page(
             "deputies": deputies,
             "form": form,
             "letters": letters,
-            "error": error,
             "honeypot": web.HONEYPOT,
             "altcha": settings.altcha,
         },
@@ -414,6 +412,7 @@ async def confirm_submit(
         {
             "count": len(confirmed.letter_ids),
             "skipped": [deputies[i] for i in confirmed.skipped_deputy_ids if i in deputies],
+            "nothing_new": _nothing_new(confirmed),
         },
         status_code=409 if _nothing_new(confirmed) else 200,
     )

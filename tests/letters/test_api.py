@@ -106,9 +106,15 @@ async def test_duplicates_are_skipped_at_confirmation_and_409_when_nothing_is_ne
         json=api_body(world, deputy_ids=first, email="MARIA@example.org"),
     )
     assert again.status_code == 202
-    assert set(again.json()) == {"status", "expires_at", "deputy_ids"}
     await mail_sent(citizen_app)
     duplicate = inbox.links()
+    unseen = await citizen.post(
+        "/api/v1/campaigns/hospital/submissions",
+        json=api_body(world, deputy_ids=first, email="nobody@example.org"),
+    )
+    assert unseen.status_code == 202
+    assert {**again.json(), "expires_at": None} == {**unseen.json(), "expires_at": None}
+    await mail_sent(citizen_app)
     # With others too.
     mixed = await _submit(
         citizen, citizen_app, inbox, "hospital", api_body(world, email="Maria@Example.org")
@@ -139,12 +145,18 @@ async def test_duplicate_at_confirmation_is_a_409_not_a_500(
     second = await citizen.post("/api/v1/confirmations", json={"token": two["confirm"]})
     assert second.status_code == 409
     assert second.json()["error"] == "duplicate"
-    # The link is used; its status link shows the submission, every deputy skipped.
+    # The link is used and the request keeps nothing personal; its status link shows it, every
+    # deputy skipped.
+    replay = await citizen.post("/api/v1/confirmations", json={"token": two["confirm"]})
+    assert replay.status_code == 409
+    assert replay.json()["error"] == "link_used"
     status = await citizen.get(f"/api/v1/status/{two['status']}")
     assert status.json()["letters"] == []
     assert len(status.json()["skipped_deputy_ids"]) == 3
     await session.rollback()
     assert await session.scalar(select(func.count(Letter.id))) == 3
+    rows = (await session.execute(select(Submission.status, Submission.email))).all()
+    assert sorted(rows) == [("confirmed", None), ("confirmed", None)]
 
 
 async def test_concurrent_confirmations_create_letters_once(
