@@ -289,6 +289,7 @@ def _write(
             return None
     letter_ids = bulk.insert_letters(session, letters, versions=texts.versions)
     # Those already written to are reported; inactive deputies are left out silently.
+    # (A submission stores no skipped deputies since be2a8ef; those pending from before may.)
     skipped = sorted(set(submission.skipped_deputy_ids) | prepared.written)
     claimed = session.execute(
         _CLAIM,

@@ -282,14 +282,14 @@ def _validate_form(
 
 async def _read_form(
     request: Request, session: AsyncSession, slug: str, code: str
-) -> tuple[Campaign, list[int], web.SenderForm, bool]:
+) -> tuple[Campaign, web.SenderForm, bool]:
     raw = await web.read_form(request)
     campaign = await flow.get_open_campaign(session, slug=slug)
     deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
     form, bot = _validate_form(
         raw, deputy_ids=deputy_ids, requires_address=campaign.requires_address
     )
-    return campaign, deputy_ids, form, bot
+    return campaign, form, bot
 
 
 def _cache(request: Request) -> IntakeCache:
@@ -299,7 +299,7 @@ def _cache(request: Request) -> IntakeCache:
 
 async def _read_submit_form(
     request: Request, session: AsyncSession, slug: str, code: str
-) -> tuple[OpenCampaign, list[int], web.SenderForm, bool, FormData]:
+) -> tuple[OpenCampaign, web.SenderForm, bool, FormData]:
     """As _read_form, the campaign and its deputies from the process's short-lived snapshot;
     the raw fields too."""
     raw = await web.read_form(request)
@@ -309,7 +309,7 @@ async def _read_submit_form(
     form, bot = _validate_form(
         raw, deputy_ids=deputy_ids, requires_address=campaign.requires_address
     )
-    return campaign, deputy_ids, form, bot, raw
+    return campaign, form, bot, raw
 
 
 @pages.post(
@@ -318,7 +318,7 @@ async def _read_submit_form(
 async def preview_page(
     request: Request, slug: SlugPath, code: CodePath, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
-    campaign, _ids, form, _bot = await _read_form(request, session, slug, code)
+    campaign, form, _bot = await _read_form(request, session, slug, code)
     if form.sender is None:
         return await _form_page(
             request, session, settings, slug=slug, code=code, form=form, status_code=422
@@ -343,7 +343,7 @@ async def submit_page(
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> Response:
-    campaign, _ids, form, bot, raw = await _read_submit_form(request, session, slug, code)
+    campaign, form, bot, raw = await _read_submit_form(request, session, slug, code)
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
         return _redirect(request, "check_email")
