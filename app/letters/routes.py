@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
@@ -12,19 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app import i18n
 from app.campaigns.models import Campaign
 from app.config import Settings
-from app.db import begin_write, run_sync
+from app.db import begin_write
 from app.dependencies import PlainSessionDep, RateLimiterDep, SessionDep, SettingsDep
 from app.deputies import service as deputies_service
 from app.errors import InvalidInput, NotFound
 from app.i18n import gettext as _
 from app.i18n import ngettext
-from app.letters import altcha_check, confirmation, flow, mailer, web
+from app.letters import altcha_check, confirmation, flow, mailer, saving, web
 from app.letters.cache import IntakeCache, OpenCampaign
 from app.letters.models import LetterStatus
 from app.letters.schemas import (
@@ -70,11 +68,6 @@ def _redirect(request: Request, name: str, **params: str) -> RedirectResponse:
 
 
 # --- shared steps ------------------------------------------------------------------------------
-
-
-def _store(session: Session, *, submitted: flow.Submitted, email: dict[str, Any]) -> None:
-    flow.store(session, submitted)
-    mailer.queue_confirmation(session, email)
 
 
 async def _do_submit(
@@ -139,11 +132,10 @@ async def _do_submit(
         body=body + "\n",
         expires_at=submitted.expires_at,
     )
-    # Everything is ready before the write transaction, which only inserts (on SQLite in one
-    # trip). The e-mail goes to the outbox with the submission or not at all; the delivery
-    # worker sends it (woken at once when it runs in this process).
-    await begin_write(session)
-    await run_sync(session, partial(_store, submitted=submitted, email=email), commit=True)
+    # Everything is ready before the write, which only inserts. The e-mail goes to the outbox
+    # with the submission or not at all; the delivery worker sends it (woken at once when it
+    # runs in this process).
+    await saving.save(session, submitted=submitted, email=email)
     wake: asyncio.Event | None = getattr(request.app.state, "outbox_wake", None)
     if wake is not None:
         wake.set()

@@ -1,0 +1,99 @@
+"""A submission and its confirmation e-mail are written together or not at all, on both
+databases (on PostgreSQL as one statement in autocommit, on SQLite as one transaction)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.letters import flow, mailer, saving
+from app.letters.schemas import SenderIn
+from app.letters.submissions import ConfirmationEmail, Submission, SubmissionStatus
+from tests.letters.conftest import make_world
+
+SETTINGS = Settings(environment="test", secret_key="s" * 40)
+
+
+async def _submitted(session: AsyncSession) -> tuple[flow.Submitted, dict[str, object]]:
+    world = await make_world(session)
+    await session.commit()
+    submitted = flow.submit(
+        campaign=world.campaign,
+        region_code="RU-TVE",
+        deputy_ids=[d.id for d in world.deputies],
+        sender=SenderIn(full_name="Мария Петрова", email="maria@example.org", locality="Тверь"),
+        reply_to=True,
+        language="ru",
+        settings=SETTINGS,
+    )
+    email = mailer.confirmation_row(
+        to="maria@example.org",
+        subject="Подтвердите",
+        body="ссылка\n",
+        expires_at=submitted.expires_at,
+    )
+    return submitted, email
+
+
+async def _counts(session: AsyncSession) -> tuple[int, int]:
+    await session.rollback()
+    return (
+        int(await session.scalar(select(func.count(Submission.id))) or 0),
+        int(await session.scalar(select(func.count(ConfirmationEmail.id))) or 0),
+    )
+
+
+async def test_both_rows_are_written_as_given(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    submitted, email = await _submitted(session)
+    async with sessionmaker() as writer:
+        # A read first, as when the campaign's snapshot was stale: the write still commits.
+        await writer.scalar(select(func.count(Submission.id)))
+        await saving.save(writer, submitted=submitted, email=email)
+        assert not writer.in_transaction()
+    await session.rollback()
+    row = await session.scalar(select(Submission))
+    assert row is not None
+    assert row.deputy_ids == submitted.deputy_ids
+    assert row.status == SubmissionStatus.pending
+    assert row.full_name == "Мария Петрова"
+    assert row.expires_at == submitted.expires_at
+    assert row.expires_at.tzinfo == dt.UTC
+    queued = await session.scalar(select(ConfirmationEmail))
+    assert queued is not None
+    assert (queued.to_address, queued.subject, queued.body) == (
+        "maria@example.org",
+        "Подтвердите",
+        "ссылка\n",
+    )
+    assert queued.expires_at == submitted.expires_at
+    assert queued.attempts == 0
+
+
+async def test_a_failed_email_row_leaves_no_submission(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    submitted, email = await _submitted(session)
+    async with sessionmaker() as writer:
+        with pytest.raises(IntegrityError):
+            await saving.save(writer, submitted=submitted, email=email | {"body": None})
+    assert await _counts(session) == (0, 0)
+
+
+async def test_a_failed_submission_row_leaves_no_email(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    submitted, email = await _submitted(session)
+    async with sessionmaker() as writer:
+        await saving.save(writer, submitted=submitted, email=email)
+    # The same token hashes again: the submission's unique constraint refuses it.
+    async with sessionmaker() as writer:
+        with pytest.raises(IntegrityError):
+            await saving.save(writer, submitted=submitted, email=email)
+    assert await _counts(session) == (1, 1)
