@@ -4,9 +4,10 @@ Run: .venv/bin/python -m bench.intake [--duration 10] [--connections 16] [--work
      [--databases sqlite,postgresql]
 
 For each database: a fresh migrated database with a region of 50 deputies and an open campaign;
-the app (`uvicorn app.main:app_factory --workers N`, no embedded worker, limits raised, relay = a
-Postfix smtp-sink on loopback) and the peer (bench/bare.py: validate the same form, insert one
-row; the same uvicorn command and worker count) run on loopback, one after the other. wrk measures
+the app (N uvicorn processes of app.main:app_factory, each on a port of its own, wrk's threads
+spread over them: see Server; no embedded worker, limits raised, relay = a Postfix smtp-sink on
+loopback) and the peer (bench/bare.py: validate the same form, insert one row; served the same
+way) run on loopback, one after the other. wrk measures
 1. form submissions (POST /campaigns/…/submit, all 50 deputies ticked, a distinct e-mail each) and
    the bare endpoint: requests/s, p50 and p99; the ratio is the figure (target >= 0.5). During the
    submissions `appeals worker` runs beside the app, as in production, and sends the confirmation
@@ -14,8 +15,9 @@ row; the same uvicorn command and worker count) run on loopback, one after the o
 2. confirmations (POST /api/v1/confirmations, 50 letters each, from pre-made submissions):
    confirmations/s and letters/s (target >= 100/s, i.e. 5,000 letters/s).
 Beside each rate, the CPU time the server's processes used per request (from /proc: Linux), a
-figure that moves less than the rate when other work shares the machine; beside the submissions,
-the worker's per e-mail sent.
+figure that moves less than the rate when other work shares the machine, and the busiest
+process's share of it (1/N when the load was even); beside the submissions, the worker's per
+e-mail sent.
 """
 
 from __future__ import annotations
@@ -74,18 +76,24 @@ request = function()
   return wrk.format("POST", "{path}", headers, body)
 end
 """
+# Prepended to both scripts: wrk's threads (as many as server processes, or a multiple) connect
+# to the processes' ports in turn, so that each process gets the same number of connections.
+SPREAD_LUA = """
+local ports = {{{ports}}}
+local threads = 0
+setup = function(thread)
+  thread.addr = wrk.lookup("127.0.0.1", ports[threads % #ports + 1])[1]
+  thread:set("offset", threads)
+  threads = threads + 1
+end
+"""
 CONFIRM_LUA = """
 tokens = {{}}
 for line in io.lines("{tokens}") do tokens[#tokens + 1] = line end
 counter = 0
-local threads = 0
-setup = function(thread)
-  -- each wrk thread takes every other token, so that no token is used twice
-  thread:set("offset", threads)
-  threads = threads + 1
-end
 request = function()
-  local index = offset + counter * 2 + 1
+  -- each wrk thread takes every {threads}th token from its own offset: none is used twice
+  local index = offset + counter * {threads} + 1
   counter = counter + 1
   local token = tokens[index] or "exhausted"
   return wrk.format("POST", "/api/v1/confirmations", {{["Content-Type"]="application/json"}},
@@ -162,13 +170,45 @@ async def _count_letters(url: str) -> int:
         await engine.dispose()
 
 
-def _serve(target: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log",
-         "--workers", str(workers)],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+class Server:
+    """One service as `workers` uvicorn processes, each on a port of its own.
+
+    Not `uvicorn --workers N`: there the processes race to accept from one socket and asyncio
+    accepts every pending connection at each wake-up, so wrk's connections, opened at once,
+    mostly land in one process while the others idle (measured: 16 connections split 16/0 in
+    a run of the bare endpoint, 8.3 s of CPU in one process and 0.02 s in the other), and the
+    rate measured was one process's or two's by chance. Here wrk's threads take the ports in
+    turn (SPREAD_LUA), as a load balancer in front would."""
+
+    def __init__(self, target: str, env: dict[str, str], workers: int) -> None:
+        self.ports = [free_port() for _ in range(workers)]
+        self.processes = [self._start(target, env, port) for port in self.ports]
+
+    @staticmethod
+    def _start(target: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[0]}"
+
+    def script(self, text: str) -> str:
+        """A wrk script with the threads spread over this server's ports."""
+        ports = ", ".join(f'"{port}"' for port in self.ports)
+        return SPREAD_LUA.format(ports=ports) + text
+
+    def cpu(self) -> list[float]:
+        return [_cpu_seconds(process.pid) for process in self.processes]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(10)
 
 
 async def _count_submissions(url: str) -> int:
@@ -243,16 +283,21 @@ def _postmaster() -> int:
     return 0
 
 
-def _wrk(
-    url: str, script: Path, args: argparse.Namespace, *extra: str, server: int = 0, db: int = 0
-) -> dict[str, float]:
-    cpu, db_cpu = _cpu_seconds(server), _cpu_seconds(db)
+def _threads(args: argparse.Namespace) -> int:
+    """wrk's threads: two at least, a multiple of the server's processes."""
+    workers: int = args.workers
+    return workers * max(1, -(-2 // workers))
+
+
+def _wrk(server: Server, script: Path, args: argparse.Namespace, db: int = 0) -> dict[str, float]:
+    before, db_cpu = server.cpu(), _cpu_seconds(db)
     output = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency",
-         "-s", str(script), url, *extra],
+        ["wrk", "-t", str(_threads(args)), "-c", str(args.connections), "-d",
+         f"{args.duration}s", "--latency", "-s", str(script), server.url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    cpu, db_cpu = _cpu_seconds(server) - cpu, _cpu_seconds(db) - db_cpu
+    used = [after - was for after, was in zip(server.cpu(), before, strict=True)]
+    cpu, db_cpu = sum(used), _cpu_seconds(db) - db_cpu
     units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
     def latency(label: str) -> float:
@@ -265,7 +310,9 @@ def _wrk(
     errors = int(bad.group(1)) if bad else 0
     return {
         # The server's processes' CPU per request: steadier than the rate on a shared machine.
-        "cpu_ms": cpu / requests * 1000 if server else float("nan"),
+        "cpu_ms": cpu / requests * 1000,
+        # The busiest process's share of that CPU (1/N with N processes: the load was even).
+        "busiest": max(used) / cpu if cpu > 0 else float("nan"),
         # PostgreSQL's server processes (SQLite works inside the app's).
         "db_ms": db_cpu / requests * 1000 if db else float("nan"),
         "ok_per_s": (requests - errors) / seconds,
@@ -280,7 +327,7 @@ def _cpu(result: dict[str, float]) -> str:
     text = f"CPU {result['cpu_ms']:.2f}"
     if result["db_ms"] == result["db_ms"]:  # not NaN
         text += f" + db {result['db_ms']:.2f}"
-    return text + " ms"
+    return text + f" ms (busiest process {result['busiest']:.0%})"
 
 
 async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]:
@@ -297,7 +344,6 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
         # is measured, and aiosmtpd in this process would take a good share of the 2 cores.
         smtp_port = free_port()
         smtp = subprocess.Popen([SMTP_SINK, "-u", "nobody", f"127.0.0.1:{smtp_port}", "1024"])
-        app_port, bare_port = free_port(), free_port()
         env = {
             **os.environ,
             "APPEALS_DATABASE_URL": url,
@@ -315,31 +361,35 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
             "APPEALS_LIMIT_LINKS_PER_ADDRESS": HIGH,
             "BENCH_DATABASE_URL": url,
         }
-        app = _serve("app.main:app_factory", app_port, env, args.workers)
-        bare = _serve("bench.bare:app_factory", bare_port, env, args.workers)
+        app = Server("app.main:app_factory", env, args.workers)
+        bare = Server("bench.bare:app_factory", env, args.workers)
         worker = subprocess.Popen(
             [str(Path(sys.executable).parent / "appeals"), "worker"],
             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            await _wait(app_port)
+            for port in app.ports:
+                await _wait(port)
             async with httpx.AsyncClient() as client:  # the bare app has no /healthz: any answer
-                for _ in range(200):
-                    try:
-                        await client.post(f"http://127.0.0.1:{bare_port}/bare")
-                        break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.05)
+                for port in bare.ports:
+                    for _ in range(200):
+                        try:
+                            await client.post(f"http://127.0.0.1:{port}/bare")
+                            break
+                        except httpx.TransportError:
+                            await asyncio.sleep(0.05)
             deputy_fields = "".join(f"&deputy={i}" for i in ids)
             submit_lua = directory / f"submit-{kind}.lua"
             submit_lua.write_text(
-                SUBMIT_LUA.format(ids=deputy_fields, path="/campaigns/bench/RU-BEN/submit")
+                app.script(
+                    SUBMIT_LUA.format(ids=deputy_fields, path="/campaigns/bench/RU-BEN/submit")
+                )
             )
             bare_lua = directory / f"bare-{kind}.lua"
-            bare_lua.write_text(SUBMIT_LUA.format(ids="", path="/bare"))
+            bare_lua.write_text(bare.script(SUBMIT_LUA.format(ids="", path="/bare")))
             db = _postmaster() if kind == "postgresql" else 0
             worker_cpu = _cpu_seconds(worker.pid)
-            submit = _wrk(f"http://127.0.0.1:{app_port}", submit_lua, args, server=app.pid, db=db)
+            submit = _wrk(app, submit_lua, args, db=db)
             ended = time.perf_counter()
             while await _outbox(url) and time.perf_counter() - ended < 120:
                 await asyncio.sleep(0.2)
@@ -349,7 +399,7 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
             worker.wait(30)
             left = await _outbox(url)  # an e-mail leaves the outbox once the server took it
             sent = await _count_submissions(url) - left
-            peer = _wrk(f"http://127.0.0.1:{bare_port}", bare_lua, args, server=bare.pid, db=db)
+            peer = _wrk(bare, bare_lua, args, db=db)
             ratio = submit["ok_per_s"] / peer["ok_per_s"]
             lines.append(
                 f"{kind:10} submissions  {submit['ok_per_s']:8.0f}/s  p50 {submit['p50']:6.1f} ms"
@@ -369,9 +419,11 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
             await _pending(url, settings, args.confirmations, tokens)
             before = await _count_letters(url)
             confirm_lua = directory / f"confirm-{kind}.lua"
-            confirm_lua.write_text(CONFIRM_LUA.format(tokens=tokens))
+            confirm_lua.write_text(
+                app.script(CONFIRM_LUA.format(tokens=tokens, threads=_threads(args)))
+            )
             started = time.perf_counter()
-            confirm = _wrk(f"http://127.0.0.1:{app_port}", confirm_lua, args, server=app.pid, db=db)
+            confirm = _wrk(app, confirm_lua, args, db=db)
             elapsed = time.perf_counter() - started
             letters = await _count_letters(url) - before
             lines.append(
@@ -382,9 +434,10 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
                 f"  (errors {confirm['errors']:.0f}; target >= 100/s)"
             )
         finally:
-            for process in (app, bare, worker):
-                process.terminate()
-                process.wait(10)
+            app.stop()
+            bare.stop()
+            worker.terminate()
+            worker.wait(10)
             smtp.terminate()
             smtp.wait(10)
     return lines
@@ -394,7 +447,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn processes, each server")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn processes of each server")
     parser.add_argument("--confirmations", type=int, default=3000)
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
