@@ -287,6 +287,30 @@ async def run_in_thread(
         raise
 
 
+async def run_statements(
+    dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> None:
+    """Execute `statements` (SQL for sqlite3 and its parameters, converted already) and COMMIT,
+    in one trip to the connection's thread, the transaction's deferred BEGIN first: for writes
+    that need nothing of SQLAlchemy but their SQL, so that almost no Python runs while they hold
+    the database's write lock. An error comes as SQLAlchemy's (IntegrityError and so on), without
+    the parameters in its message, and leaves the transaction to be rolled back."""
+    connection = cast(_Connection, dbapi_connection)
+
+    def work() -> None:
+        sqlite_connection = connection._aiosqlite._conn
+        begin = connection.take_begin()
+        for sql, parameters in ([(begin, ())] if begin is not None else []) + list(statements):
+            try:
+                sqlite_connection.execute(sql, parameters).close()
+            except sqlite3.Error as error:
+                raise DBAPIError.instance(
+                    sql, None, error, sqlite3.Error, hide_parameters=True, dialect=SQLiteDialect()
+                ) from error
+
+    await run_in_thread(connection, work, commit=True)
+
+
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """aiosqlite as SQLAlchemy adapts it, with OneTripCursor (create_engine(..., module=))."""
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
-from app.db import begin_write, create_engine, create_sessionmaker, run_sync
+from app.db import begin_write, create_engine, create_sessionmaker, insert_and_commit, run_sync
 from app.sqlite_driver import OneTripCursor, run_in_thread
 from tests.databases import writers_queue_is_free
 
@@ -204,6 +204,35 @@ async def test_run_sync_errors_keep_their_types_and_leave_nothing(
         await session.commit()
     async with engine.connect() as connection:
         assert list((await connection.execute(select(item.c.name))).scalars()) == ["y"]
+
+
+async def test_insert_and_commit_sends_rows_as_sql_in_one_trip(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with create_sessionmaker(engine)() as session:
+        await session.scalar(select(item.c.id))  # a read first: it ends, the write begins anew
+        await insert_and_commit(session, [(item, {"name": "a"}), (item, {"name": "b"})])
+        assert not session.in_transaction()
+        assert writers_queue_is_free(tmp_path / "driver.db")
+    async with engine.connect() as connection:
+        names = (await connection.execute(select(item.c.name).order_by(item.c.id))).scalars()
+        assert list(names) == ["a", "b"]
+
+
+async def test_insert_and_commit_errors_are_sqlalchemys_hide_values_and_leave_nothing(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with create_sessionmaker(engine)() as session:
+        rows = [(item, {"name": "secret-name"}), (item, {"name": "secret-name"})]
+        with pytest.raises(IntegrityError) as raised:
+            await insert_and_commit(session, rows)
+        assert "secret-name" not in str(raised.value)
+        assert not writers_queue_is_free(tmp_path / "driver.db")  # until the rollback
+        await session.rollback()
+        assert writers_queue_is_free(tmp_path / "driver.db")
+        await insert_and_commit(session, [(item, {"name": "after"})])
+    async with engine.connect() as connection:
+        assert list((await connection.execute(select(item.c.name))).scalars()) == ["after"]
 
 
 def _orphan(session: Session) -> None:

@@ -5,20 +5,20 @@ is one statement in autocommit, the submission inserted in a data-modifying WITH
 row by the statement around it: one round trip, no BEGIN or COMMIT, atomic as any statement.
 Through SQLAlchemy that costs about half the CPU of a transaction of two INSERTs (in process,
 0.6-0.8 against 1.3-1.7 ms; bench/README.md). SQLite has no data-modifying WITH: there the two
-INSERTs are one write transaction run in one trip to the connection's thread (db.run_sync).
+INSERTs are one write transaction, sent in one trip to the connection's thread
+(db.insert_and_commit).
 """
 
 from __future__ import annotations
 
-from functools import cache, partial
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from app.db import begin_write, run_sync
-from app.letters import flow, mailer
+from app.db import insert_and_commit
+from app.letters import flow
 from app.letters.submissions import ConfirmationEmail, Submission
 
 # Bound parameters' prefixes: both tables have created_at and expires_at.
@@ -55,10 +55,8 @@ async def save(session: AsyncSession, *, submitted: flow.Submitted, email: dict[
     """Write the submission (flow.submit) and its e-mail's outbox row
     (mailer.confirmation_row), and commit: the session must hold nothing else to write."""
     if session.get_bind().dialect.name != "postgresql":
-        await begin_write(session)
-        await run_sync(
-            session, partial(_insert_both, submitted=submitted, email=email), commit=True
-        )
+        tables = cast(Table, Submission.__table__), cast(Table, ConfirmationEmail.__table__)
+        await insert_and_commit(session, list(zip(tables, (submitted.row, email), strict=True)))
         return
     if session.in_transaction():
         await session.commit()  # a read (the campaign's snapshot): nothing written
@@ -68,8 +66,3 @@ async def save(session: AsyncSession, *, submitted: flow.Submitted, email: dict[
     params.update({_EMAIL + k: v for k, v in email.items()})
     await session.execute(statement, params)
     await session.commit()
-
-
-def _insert_both(session: Session, *, submitted: flow.Submitted, email: dict[str, Any]) -> None:
-    flow.store(session, submitted)
-    mailer.queue_confirmation(session, email)
