@@ -96,8 +96,8 @@ class Letter(Base):
         # Citizen flow (app.letters.submissions): one letter per e-mail, deputy and campaign.
         # NULL keys (letters made by other paths) never collide.
         UniqueConstraint("campaign_id", "deputy_id", "sender_key"),
-        # The deputies a sender already wrote to in a campaign (flow.already_written); it also
-        # serves every query by campaign alone.
+        # The deputies a sender already wrote to in a campaign (flow.already_written) and the
+        # statistics' distinct senders; it also serves every query by campaign alone.
         Index("ix_letter_campaign_id_sender_key", "campaign_id", "sender_key"),
     )
 
