@@ -145,14 +145,13 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
     """The DB-API connection: calls in the connection's thread, BEGIN deferred to the
     transaction's first statement, callbacks when the transaction ends."""
 
-    __slots__ = ("_begin", "_ended", "_when_done")
+    __slots__ = ("_begin", "_when_done")
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
     _ss_cursor_cls = _StreamingCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self._begin: str | None = None
-        self._ended = False  # committed in the thread (run_in_thread) since the last BEGIN
         self._when_done: list[Callable[[], None]] = []
 
     @property
@@ -169,7 +168,6 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
 
     def defer_begin(self, statement: str) -> None:
         self._begin = statement
-        self._ended = False
 
     def take_begin(self) -> str | None:
         begin, self._begin = self._begin, None
@@ -193,11 +191,13 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
 
     def _end(self, how: Callable[[sqlite3.Connection], None], *, always: bool) -> None:
         callbacks, self._when_done = self._when_done, []
-        ended, self._ended = self._ended, False
+        sqlite_connection = self._aiosqlite._connection
         if (
             self.take_begin() is not None  # nothing was begun: its BEGIN is still deferred
-            or ended  # committed already, in the thread
-            or not self._aiosqlite._connection  # closed
+            or sqlite_connection is None  # closed
+            # Ended already (committed in the thread by run_in_thread) or never begun: no trip.
+            # Nothing else uses the connection meanwhile: SQLAlchemy waits for this call.
+            or not sqlite_connection.in_transaction
         ):
             _run_all(callbacks)
             return
@@ -228,7 +228,6 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         SQLAlchemy's commit, later, has nothing left to do."""
         callbacks, self._when_done = self._when_done, []
         self._end_in_thread(sqlite3.Connection.commit, callbacks, always=False)
-        self._ended = True
 
     def commit(self) -> None:
         self._end(sqlite3.Connection.commit, always=False)

@@ -10,7 +10,9 @@ import time
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -217,6 +219,28 @@ async def test_insert_and_commit_sends_rows_as_sql_in_one_trip(
     async with engine.connect() as connection:
         names = (await connection.execute(select(item.c.name).order_by(item.c.id))).scalars()
         assert list(names) == ["a", "b"]
+
+
+async def test_a_write_committed_in_the_thread_makes_one_trip_in_all(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[object] = []
+    original: Any = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, function: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(function)
+        return await original(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:  # the pooled connection opens (its own trips)
+        await insert_and_commit(session, [(item, {"name": "a"})])
+    trips.clear()
+    async with sessions() as session:
+        await insert_and_commit(session, [(item, {"name": "b"})])
+    # The statements and the COMMIT; SQLAlchemy's commit and the pool's rollback on return find
+    # no transaction left and make no trip of their own.
+    assert len(trips) == 1
 
 
 async def test_insert_and_commit_errors_are_sqlalchemys_hide_values_and_leave_nothing(
