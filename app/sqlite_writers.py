@@ -24,6 +24,7 @@ import fcntl
 import os
 import threading
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from sqlalchemy import event
@@ -32,6 +33,7 @@ from sqlalchemy.util import await_
 
 _FD = "appeals_writer_fd"
 _HELD = "appeals_writer_held"
+_WAITER = "appeals_writer_waiter"
 
 
 def lock_path(database: Path) -> Path:
@@ -66,37 +68,59 @@ class _Wait:
             self.state = "abandoned"
 
 
-def _in_thread(wait: _Wait) -> asyncio.Future[None]:
-    """Run the wait in a daemon thread of its own (an executor's threads are joined at exit,
-    and one blocked on a lock another process holds would keep this process from ending)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
-
-    def settle(error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
-
-    def run() -> None:
-        error: BaseException | None = None
-        try:
-            wait.run()
-        except BaseException as exc:  # handed to the waiting coroutine
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(settle, error)
-
-    threading.Thread(target=run, name="sqlite-writer-wait", daemon=True).start()
-    return future
+_Job = tuple[_Wait, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
 
-async def _acquire(fd: int, timeout: float) -> bool:
+class _Waiter:
+    """A daemon thread that waits for the lock on behalf of one pooled connection, kept for all
+    its waits: under load most writes wait, and starting a thread for each cost about 0.1 ms of
+    CPU here. Daemon, as an executor's threads are joined at exit and one blocked on a lock
+    another process holds would keep this process from ending. A wait given up (timed out) while
+    the thread still blocks delays that connection's next wait, which gives up in turn and falls
+    back to the busy handler: only a stuck holder does that."""
+
+    def __init__(self) -> None:
+        self.jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        self.thread: threading.Thread | None = None
+
+    def wait(self, wait: _Wait) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="sqlite-writer-wait", daemon=True)
+            self.thread.start()
+        self.jobs.put((wait, loop, future))
+        return future
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            wait, loop, future = job
+            error: BaseException | None = None
+            try:
+                wait.run()
+            except BaseException as exc:  # handed to the waiting coroutine
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, future, error)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+async def _acquire(waiter: _Waiter, fd: int, timeout: float) -> bool:
     """Wait for the lock on `fd`; False if the wait gave up after `timeout` seconds."""
     wait = _Wait(fd)
-    future = _in_thread(wait)
+    future = waiter.wait(wait)
     try:
         await asyncio.wait_for(asyncio.shield(future), timeout)
         return True
@@ -115,6 +139,7 @@ def install(engine: AsyncEngine, database: Path) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _open(_dbapi_connection: Any, record: Any) -> None:
         record.info[_FD] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        record.info[_WAITER] = _Waiter()
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _release(_dbapi_connection: Any, record: Any) -> None:
@@ -130,6 +155,9 @@ def install(engine: AsyncEngine, database: Path) -> None:
         held = record.info.pop(_HELD, None)
         if held is not None:
             held.release()  # before its file closes (the driver would then try on a closed fd)
+        waiter = record.info.pop(_WAITER, None)
+        if waiter is not None:
+            waiter.stop()
         fd = record.info.pop(_FD, None)
         if fd is not None:
             with contextlib.suppress(OSError):
@@ -165,7 +193,7 @@ def queue(connection: Any, *, timeout: float) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        if not await_(_acquire(fd, timeout)):
+        if not await_(_acquire(info[_WAITER], fd, timeout)):
             return  # waited too long: SQLite's busy handler takes over
     held = info[_HELD] = _Held(fd)
     when_done = getattr(pooled.dbapi_connection, "when_done", None)

@@ -8,6 +8,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -72,6 +73,55 @@ async def test_a_writer_waits_its_turn_and_goes_when_the_one_before_commits(
         await waiter.commit()
     await _wait_until_free(database)
     assert await _rows(first) == ["first", "second"]
+
+
+async def test_a_connection_waits_in_one_thread_kept_for_all_its_waits(
+    database: Path,
+) -> None:
+    earlier = {t for t in threading.enumerate() if t.name == "sqlite-writer-wait"}
+
+    def _waiting_threads() -> list[threading.Thread]:
+        return [
+            t for t in threading.enumerate() if t.name == "sqlite-writer-wait" and t not in earlier
+        ]
+
+    holding, waiting = (
+        create_engine(f"sqlite+aiosqlite:///{database}", pool_size=1, max_overflow=0)
+        for _ in range(2)
+    )
+    try:
+        for engine in (holding, waiting):  # each opens its one connection beforehand
+            assert await _rows(engine) == []
+        for n in range(3):
+            async with (
+                create_sessionmaker(holding)() as holder,
+                create_sessionmaker(waiting)() as waiter,
+            ):
+                await _write(holder, f"held {n}")
+                task = asyncio.create_task(_write(waiter, f"waited {n}"))
+                await asyncio.sleep(0.1)
+                assert not task.done()
+                await holder.commit()
+                await asyncio.wait_for(task, 5)
+                await waiter.commit()
+            assert len(_waiting_threads()) == 1  # the same thread, idle until the next wait
+    finally:
+        await holding.dispose()
+        await waiting.dispose()
+    for _ in range(100):  # the connection closed: its thread ends
+        if not _waiting_threads():
+            break
+        await asyncio.sleep(0.02)
+    assert _waiting_threads() == []
+    assert await _rows_of(database) == [w for n in range(3) for w in (f"held {n}", f"waited {n}")]
+
+
+async def _rows_of(database: Path) -> list[str]:
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    try:
+        return await _rows(engine)
+    finally:
+        await engine.dispose()
 
 
 async def test_rollback_and_close_let_the_lock_go(
