@@ -31,16 +31,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
+from typing import cast
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from app import migrate
 from app.campaigns.models import CampaignStatus, VersionStatus
 from app.config import Settings
-from app.db import begin_write, create_engine, create_sessionmaker, run_sync
+from app.db import create_engine, create_sessionmaker, insert_and_commit
 from app.letters import flow
 from app.letters.models import Letter
 from app.letters.schemas import SenderIn
@@ -153,8 +153,8 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
                     language="ru",
                     settings=settings,
                 )
-                await begin_write(session)
-                await run_sync(session, partial(flow.store, submitted=submitted), commit=True)
+                submission = cast(Table, Submission.__table__)
+                await insert_and_commit(session, [(submission, submitted.row)])
                 tokens.append(submitted.confirm_token)
     finally:
         await engine.dispose()

@@ -18,24 +18,22 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Table,
     and_,
     bindparam,
     delete,
     func,
-    insert,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from app.campaigns import rendering
 from app.campaigns import service as campaigns_service
@@ -305,7 +303,7 @@ class Submitted:
     expires_at: dt.datetime
     confirm_token: str
     status_token: str
-    # The row store() writes; the sender's data: never in a repr (tracebacks, logs).
+    # The row saving.save writes; the sender's data: never in a repr (tracebacks, logs).
     row: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -319,7 +317,7 @@ def submit(
     language: str,
     settings: Settings,
 ) -> Submitted:
-    """A submission held until its e-mail link is followed, ready for store().
+    """A submission held until its e-mail link is followed, ready for saving.save.
 
     Whether this address has written to these deputies before is not looked up here: the
     answer would tell whoever types an address into the form whether its owner took part. The
@@ -349,11 +347,6 @@ def submit(
     }
     token = _signer(settings).sign(nonce.encode()).decode()
     return Submitted(ids, expires_at, token, status_token, row)
-
-
-def store(session: Session, submitted: Submitted) -> None:
-    """Write the submission, in the caller's write transaction (through db.run_sync)."""
-    session.execute(insert(cast(Table, Submission.__table__)), [submitted.row])
 
 
 # --- status, cancel, erase ---------------------------------------------------------------------

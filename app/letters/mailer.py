@@ -15,12 +15,11 @@ import contextlib
 import datetime as dt
 import logging
 from email.utils import format_datetime
-from typing import Any, cast
+from typing import Any
 
 import aiosmtplib
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import begin_write, utcnow
@@ -62,8 +61,8 @@ def confirmation_bytes(
 def confirmation_row(
     *, to: str, subject: str, body: str, expires_at: dt.datetime
 ) -> dict[str, Any]:
-    """The outbox row of a confirmation e-mail (address and subject checked), for
-    queue_confirmation."""
+    """The outbox row of a confirmation e-mail (address and subject checked), written with its
+    submission by saving.save."""
     now = utcnow()
     return {
         "to_address": delivery_message.check_address(to, field="email"),
@@ -74,12 +73,6 @@ def confirmation_row(
         "attempts": 0,
         "next_attempt_at": now,
     }
-
-
-def queue_confirmation(session: Session, row: dict[str, Any]) -> None:
-    """Put the e-mail in the outbox, in the caller's transaction (it leaves when that commits;
-    through db.run_sync)."""
-    session.execute(insert(cast(Table, ConfirmationEmail.__table__)), [row])
 
 
 class ConfirmationSender:
