@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app import sqlite_writers
 from app.sqlite_driver import OneTripDBAPI, is_ours, run_in_thread, run_statements
@@ -81,6 +81,9 @@ def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Asyn
         kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT})
         if url.startswith("sqlite+aiosqlite:"):
             kwargs.setdefault("module", OneTripDBAPI())
+    # An error's message never carries a statement's values: they are senders' names and
+    # addresses (the failsafe logs no message; this holds wherever else one might end up).
+    kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         timeout = float(kwargs["connect_args"].get("timeout", BUSY_TIMEOUT))
@@ -170,24 +173,26 @@ async def insert_and_commit(
     its column's type as SQLAlchemy would, from BEGIN IMMEDIATE to COMMIT in one trip to the
     connection's thread: there SQLAlchemy would run its Python for each statement while the
     write lock is held, competing with the event loop for the GIL (a submission's two rows:
-    about 0.3 ms less CPU in process). Elsewhere through the session."""
-    await begin_write(session)
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).dbapi_connection
-    if not is_ours(raw):
-        for table, row in rows:
-            await session.execute(insert(table), dict(row))
-        await session.commit()
-        return
+    about 0.3 ms less CPU in process). Elsewhere through the session. Each row gives every
+    column that has a default of SQLAlchemy's (ValueError otherwise): this path applies none."""
     statements = []
+    dialect = session.get_bind().dialect
     for table, row in rows:
-        sql, processors = _driver_insert(connection.dialect, table, tuple(row))
+        sql, processors = _driver_insert(dialect, table, tuple(row))
         values = tuple(
             row[name] if process is None else process(row[name]) for name, process in processors
         )
-        statements.append((sql, values))
-    await run_statements(raw, statements)
-    await session.commit()  # committed in the thread: this ends the session's transaction
+        statements.append((sql, values))  # converted before the write lock is taken
+    await begin_write(session)
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).dbapi_connection
+    if is_ours(raw):
+        await run_statements(raw, statements)
+    else:
+        for table, row in rows:
+            await session.execute(insert(table), dict(row))
+    await session.commit()  # after run_statements, committed in the thread: this ends the
+    # session's transaction
 
 
 @lru_cache(maxsize=32)
@@ -196,6 +201,16 @@ def _driver_insert(
 ) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
     """The SQL of an INSERT of these columns for the driver, and each parameter's column with
     its type's conversion, in the SQL's order."""
+    defaulted = sorted({c.name for c in table.columns if c.default is not None} - set(columns))
+    if defaulted:  # SQLAlchemy would fill them in; insert_and_commit does not
+        raise ValueError(f"{table.name}: a value is needed for {', '.join(defaulted)}")
     compiled = insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=dialect)
     names = compiled.positiontup or []
-    return str(compiled), tuple((n, table.c[n].type.bind_processor(dialect)) for n in names)
+    return str(compiled), tuple((n, bind_processor(table.c[n].type, dialect)) for n in names)
+
+
+def bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The conversion SQLAlchemy applies to a value of this type for this dialect's driver: the
+    dialect's own implementation's (on SQLite a DateTime's, for one, which the generic type
+    leaves to sqlite3's deprecated default adapter, in another text format)."""
+    return type_.dialect_impl(dialect).bind_processor(dialect)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,3 +68,16 @@ def writers_queue_is_free(database: Path) -> bool:
         return False
     finally:
         os.close(fd)  # lets it go again if taken
+
+
+# How SQLAlchemy keeps a timestamp in SQLite: text without the zone (sqlite3's own adapter would
+# append "+00:00", and such text no longer compares in time order with SQLAlchemy's).
+_SQLITE_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+
+
+def stored_as_sqlalchemy_does(value: object) -> bool:
+    """Whether a timestamp read back raw (SQL text, no column types) is stored as SQLAlchemy
+    stores it: PostgreSQL's timestamptz, or SQLite's text in SQLAlchemy's format."""
+    if isinstance(value, dt.datetime):
+        return value.tzinfo is not None
+    return isinstance(value, str) and _SQLITE_TIMESTAMP.fullmatch(value) is not None

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from app.campaigns import rendering
 from app.campaigns.models import AppealVersion, VersionRotation
 from app.config import Settings
-from app.db import run_sync, utcnow
+from app.db import bind_processor, run_sync, utcnow
 from app.delivery import message as delivery_message
 from app.deputies.models import Deputy
 from app.letters.models import Letter, LetterStatus
@@ -304,7 +304,7 @@ def _sqlite_insert(count: int) -> str:
 def _sqlite_processors(dialect: Dialect) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     """Each column of _COLUMNS with its type's conversion of a value for the driver, if any."""
     table = cast(Table, Letter.__table__)
-    return tuple((c, table.c[c].type.bind_processor(dialect)) for c in _COLUMNS)
+    return tuple((c, bind_processor(table.c[c].type, dialect)) for c in _COLUMNS)
 
 
 # The columns a built letter sets (LetterBuilder.build), each bound as one array.

@@ -6,7 +6,7 @@ import datetime as dt
 from email import message_from_bytes, policy
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import service as campaigns_service
@@ -16,6 +16,7 @@ from app.deputies import service as deputies_service
 from app.letters import bulk
 from app.letters import service as letters_service
 from app.letters.models import Letter
+from tests.databases import stored_as_sqlalchemy_does
 from tests.factories import create_staff, create_version, message_of, stored_message
 from tests.letters.conftest import make_world
 
@@ -170,3 +171,12 @@ async def test_letters_come_back_as_built_in_batches(
         )
         assert stored["Message-ID"] == letter.message_id
         assert stored["To"].addresses[0].addr_spec == card.email
+    # Stored as SQLAlchemy stores them, whichever way they went in (on SQLite, text that
+    # compares in time order with what the ORM writes).
+    stored_times = await session.execute(
+        text(
+            "SELECT created_at, next_attempt_at, updated_at FROM letter WHERE id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": ids},
+    )
+    assert all(stored_as_sqlalchemy_does(value) for row in stored_times for value in row)

@@ -4,16 +4,19 @@ databases (on PostgreSQL as one statement in autocommit, on SQLite as one transa
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db import insert_and_commit
 from app.letters import flow, mailer, saving
 from app.letters.schemas import SenderIn
 from app.letters.submissions import ConfirmationEmail, Submission, SubmissionStatus
+from tests.databases import stored_as_sqlalchemy_does
 from tests.letters.conftest import make_world
 
 SETTINGS = Settings(environment="test", secret_key="s" * 40)
@@ -74,6 +77,15 @@ async def test_both_rows_are_written_as_given(
     )
     assert queued.expires_at == submitted.expires_at
     assert queued.attempts == 0
+    # Stored as SQLAlchemy stores them, whichever way they went in (on SQLite, text that
+    # compares in time order with what the ORM writes).
+    stored = await session.execute(
+        text(
+            "SELECT s.created_at, s.expires_at, e.created_at, e.next_attempt_at"
+            " FROM submission AS s, confirmation_email AS e"
+        )
+    )
+    assert all(stored_as_sqlalchemy_does(value) for row in stored for value in row)
 
 
 async def test_a_failed_email_row_leaves_no_submission(
@@ -81,8 +93,22 @@ async def test_a_failed_email_row_leaves_no_submission(
 ) -> None:
     submitted, email = await _submitted(session)
     async with sessionmaker() as writer:
-        with pytest.raises(IntegrityError):
+        with pytest.raises(IntegrityError) as raised:
             await saving.save(writer, submitted=submitted, email=email | {"body": None})
+    # The error's message carries no value of the statement: they are the sender's data.
+    assert "maria@example.org" not in str(raised.value)
+    assert "Петрова" not in str(raised.value)
+    assert await _counts(session) == (0, 0)
+
+
+async def test_insert_and_commit_wants_every_column_with_a_default(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    submitted, _email = await _submitted(session)
+    row = {k: v for k, v in submitted.row.items() if k != "created_at"}
+    async with sessionmaker() as writer:
+        with pytest.raises(ValueError, match="created_at"):
+            await insert_and_commit(writer, [(cast(Table, Submission.__table__), row)])
     assert await _counts(session) == (0, 0)
 
 
