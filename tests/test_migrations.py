@@ -92,3 +92,35 @@ async def test_a_table_rebuild_keeps_the_rows_that_point_at_it(
             count = await connection.exec_driver_sql("SELECT count(*) FROM legislature")
             assert count.scalar() == 1
         await engine.dispose()
+
+
+async def test_timestamps_from_sqlite3s_adapter_take_sqlalchemys_format(tmp_path: Path) -> None:
+    async with fresh_database("sqlite", tmp_path) as url:
+        await asyncio.to_thread(migrate.upgrade, url, "0010")
+        engine = create_engine(url)
+        async with engine.begin() as connection:
+            for given in ("2026-11-27 17:57:47.350635+00:00", "2026-11-27 17:57:47+00:00",
+                          "2026-11-27 17:57:47.350635"):  # fmt: skip
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO confirmation_email (to_address, subject, body, created_at,"
+                        " expires_at, attempts, next_attempt_at)"
+                        " VALUES ('a@example.org', 's', 'b', :at, :at, 0, :at)"
+                    ),
+                    {"at": given},
+                )
+        await asyncio.to_thread(migrate.upgrade, url)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sa.text(
+                    "SELECT created_at, expires_at, next_attempt_at FROM confirmation_email"
+                    " ORDER BY id"
+                )
+            )
+            stored = [tuple(row) for row in rows]
+        await engine.dispose()
+    assert stored == [
+        ("2026-11-27 17:57:47.350635",) * 3,
+        ("2026-11-27 17:57:47.000000",) * 3,
+        ("2026-11-27 17:57:47.350635",) * 3,
+    ]
