@@ -5,7 +5,8 @@ between attempts (1, 2, 5, … then 100 ms each). Under load the lock falls free
 sleeps: with two web processes, submissions waited up to 1.4 s (p99) for a lock held about 3 ms.
 
 So a transaction begun with BEGIN IMMEDIATE (db.begin_write, the worker's claims) first takes an
-exclusive `flock` on a file beside the database, through an open file of its own connection. The
+exclusive `flock` on a file beside the database, through an open file of its own connection, or,
+when it has to wait, of its wait (in a thread the connection keeps for its waits). The
 kernel hands it to the next waiter the moment it is let go: by the driver (app.sqlite_driver), in
 the connection's thread, as soon as COMMIT or ROLLBACK returns; failing that when the connection
 goes back to the pool or is closed (a process that dies lets it go with its files). This lock
@@ -34,6 +35,7 @@ from sqlalchemy.util import await_
 _FD = "appeals_writer_fd"
 _HELD = "appeals_writer_held"
 _WAITER = "appeals_writer_waiter"
+_PATH = "appeals_writer_path"
 
 
 def lock_path(database: Path) -> Path:
@@ -41,30 +43,35 @@ def lock_path(database: Path) -> Path:
 
 
 class _Wait:
-    """One connection's wait for the lock, in a thread, on a duplicate of its file (the lock
-    belongs to the open file, shared by both descriptors). If the waiter gives up (cancelled,
-    timed out) the thread lets the lock go as soon as it gets it."""
+    """One connection's wait for the lock, in its waiter thread, through an open file of its own
+    (the lock belongs to an open file: a wait given up must never let go of a lock its
+    connection took since through the connection's own file). Once acquired, the lock is held
+    through this file, which the holder closes to let it go; if the waiter gave up (cancelled,
+    timed out), the thread closes it as soon as it gets the lock."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = os.dup(fd)
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self.mutex = threading.Lock()
         self.state = "waiting"  # -> "acquired" | "abandoned"
 
     def run(self) -> None:
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
             with self.mutex:
-                if self.state == "abandoned":
-                    fcntl.flock(self.fd, fcntl.LOCK_UN)
-                else:
-                    self.state = "acquired"
-        finally:
+                self.state = "abandoned"
             os.close(self.fd)
+            raise
+        with self.mutex:
+            if self.state == "abandoned":
+                os.close(self.fd)  # lets the lock go
+            else:
+                self.state = "acquired"
 
-    def abandon(self, fd: int) -> None:
+    def abandon(self) -> None:
         with self.mutex:
             if self.state == "acquired":  # got it just as the waiter left
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(self.fd)
             self.state = "abandoned"
 
 
@@ -117,18 +124,19 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(error)
 
 
-async def _acquire(waiter: _Waiter, fd: int, timeout: float) -> bool:
-    """Wait for the lock on `fd`; False if the wait gave up after `timeout` seconds."""
-    wait = _Wait(fd)
+async def _acquire(waiter: _Waiter, path: Path, timeout: float) -> int | None:
+    """Wait for the lock; the open file that holds it, or None if the wait gave up after
+    `timeout` seconds."""
+    wait = _Wait(path)
     future = waiter.wait(wait)
     try:
         await asyncio.wait_for(asyncio.shield(future), timeout)
-        return True
+        return wait.fd
     except TimeoutError:
-        wait.abandon(fd)
-        return False
+        wait.abandon()
+        return None
     except BaseException:
-        wait.abandon(fd)
+        wait.abandon()
         raise
 
 
@@ -139,6 +147,7 @@ def install(engine: AsyncEngine, database: Path) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _open(_dbapi_connection: Any, record: Any) -> None:
         record.info[_FD] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        record.info[_PATH] = path
         record.info[_WAITER] = _Waiter()
 
     @event.listens_for(engine.sync_engine, "checkin")
@@ -166,10 +175,12 @@ def install(engine: AsyncEngine, database: Path) -> None:
 
 class _Held:
     """The lock held for one transaction, let go once: by the driver in the connection's thread
-    the moment COMMIT or ROLLBACK returns, or else when the connection goes back to the pool."""
+    the moment COMMIT or ROLLBACK returns, or else when the connection goes back to the pool.
+    Held through the connection's file, or through a wait's own (`owned`: closed to let go)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, owned: bool) -> None:
         self.fd = fd
+        self.owned = owned
         self.mutex = threading.Lock()
         self.held = True
 
@@ -178,7 +189,10 @@ class _Held:
             if self.held:
                 self.held = False
                 with contextlib.suppress(OSError):  # its file closed: the lock went with it
-                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+                    if self.owned:
+                        os.close(self.fd)
+                    else:
+                        fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
 def queue(connection: Any, *, timeout: float) -> None:
@@ -192,10 +206,13 @@ def queue(connection: Any, *, timeout: float) -> None:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held = _Held(fd, owned=False)
     except BlockingIOError:
-        if not await_(_acquire(info[_WAITER], fd, timeout)):
+        acquired = await_(_acquire(info[_WAITER], info[_PATH], timeout))
+        if acquired is None:
             return  # waited too long: SQLite's busy handler takes over
-    held = info[_HELD] = _Held(fd)
+        held = _Held(acquired, owned=True)
+    info[_HELD] = held
     when_done = getattr(pooled.dbapi_connection, "when_done", None)
     if when_done is not None:
         when_done(held.release)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import begin_write, create_engine, create_sessionmaker
-from app.sqlite_writers import lock_path
+from app.sqlite_writers import _acquire, _Waiter, lock_path
 from tests.databases import writers_queue_is_free
 
 
@@ -122,6 +122,29 @@ async def _rows_of(database: Path) -> list[str]:
         return await _rows(engine)
     finally:
         await engine.dispose()
+
+
+async def test_a_wait_given_up_never_lets_go_of_a_lock_taken_since(database: Path) -> None:
+    # A connection's wait times out behind another process; that process lets go and the
+    # connection's next transaction takes the lock at once, while the given-up wait is still
+    # blocked: when it gets its turn it must let go only of what it took itself.
+    path = lock_path(database)
+    connection_fd = os.open(path, os.O_RDWR)
+    other = os.open(path, os.O_RDWR)
+    waiter = _Waiter()
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        assert await _acquire(waiter, path, 0.2) is None  # given up; its thread still waits
+        fcntl.flock(other, fcntl.LOCK_UN)
+        fcntl.flock(connection_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the next transaction's
+        await asyncio.sleep(0.3)  # time for the given-up wait to take its turn
+        assert not writers_queue_is_free(database)
+        fcntl.flock(connection_fd, fcntl.LOCK_UN)
+        await _wait_until_free(database)  # and the given-up wait let go of its own
+    finally:
+        waiter.stop()
+        os.close(connection_fd)
+        os.close(other)
 
 
 async def test_rollback_and_close_let_the_lock_go(
