@@ -70,7 +70,7 @@ request = function()
   counter = counter + 1
   local body = "full_name=%D0%9C%D0%B0%D1%80%D0%B8%D1%8F"
     .. "+%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2%D0%B0"
-    .. "&email=b" .. counter .. "t" .. math.random(1, 1000000000) .. "%40example.org"
+    .. "&email=b" .. offset .. "t" .. counter .. "%40example.org"
     .. "&locality=%D0%A2%D0%B2%D0%B5%D1%80%D1%8C&consent=yes&website=" .. ids
   local headers = {{["Content-Type"]="application/x-www-form-urlencoded"}}
   return wrk.format("POST", "{path}", headers, body)
@@ -208,7 +208,11 @@ class Server:
         for process in self.processes:
             process.terminate()
         for process in self.processes:
-            process.wait(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 async def _count_submissions(url: str) -> int:
@@ -451,6 +455,8 @@ def main() -> None:
     parser.add_argument("--confirmations", type=int, default=3000)
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
+    if args.connections % _threads(args):
+        parser.error(f"--connections must be a multiple of wrk's threads ({_threads(args)})")
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     if not Path(SMTP_SINK).exists():

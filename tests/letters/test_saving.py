@@ -4,10 +4,11 @@ databases (on PostgreSQL as one statement in autocommit, on SQLite as one transa
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import cast
 
 import pytest
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -122,4 +123,31 @@ async def test_a_failed_submission_row_leaves_no_email(
     async with sessionmaker() as writer:
         with pytest.raises(IntegrityError):
             await saving.save(writer, submitted=submitted, email=email)
+    assert await _counts(session) == (1, 1)
+
+
+async def test_on_postgresql_it_is_one_statement_in_autocommit(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], database_kind: str
+) -> None:
+    if database_kind != "postgresql":
+        pytest.skip("SQLite has no data-modifying WITH: two INSERTs in one trip there")
+    submitted, email = await _submitted(session)
+    statements: list[str] = []
+    engine = session.get_bind()
+    listen = partial(event.listen, engine, "before_cursor_execute")
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    listen(record)
+    try:
+        async with sessionmaker() as writer:
+            await saving.save(writer, submitted=submitted, email=email)
+            connection = await writer.connection()
+            # The pooled connection is back in transactions afterwards.
+            assert await connection.get_isolation_level() == "READ COMMITTED"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    (statement,) = statements
+    assert " ".join(statement.split()).startswith("WITH submitted AS (INSERT INTO submission")
     assert await _counts(session) == (1, 1)
