@@ -191,8 +191,8 @@ async def insert_and_commit(
     else:
         for table, row in rows:
             await session.execute(insert(table), dict(row))
-    await session.commit()  # after run_statements, committed in the thread: this ends the
-    # session's transaction
+    # After run_statements SQLite has committed already: this ends the session's transaction.
+    await session.commit()
 
 
 @lru_cache(maxsize=32)
