@@ -1,7 +1,7 @@
 """Profile the intake in process, one request at a time (no server, no wrk).
 
 Run: .venv/bin/python -m bench.intake_profile [--database sqlite] [--count 200]
-     [--profile bare|submit|confirm] [--sort tottime]
+     [--steps bare,submit,confirm] [--profile bare|submit|confirm] [--sort tottime]
 
 The same seed as bench/intake.py (a region of 50 deputies, an open campaign); requests go through
 the whole ASGI app, called directly (no HTTP client, no server: what is left is the app's own
@@ -132,8 +132,9 @@ async def run(args: argparse.Namespace, directory: Path) -> None:
                 body = json.dumps({"token": tokens.pop()}).encode()
                 await _post(app, "/api/v1/confirmations", (body, b"application/json"), 201)
 
-            for name, step in (("bare", bare_step), ("submit", submit), ("confirm", confirm)):
-                await _measure(name, step, args)
+            steps = {"bare": bare_step, "submit": submit, "confirm": confirm}
+            for name in args.steps.split(","):
+                await _measure(name, steps[name], args)
         await app.state.engine.dispose()
 
 
@@ -141,6 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--steps", default="bare,submit,confirm", help="which, in this order")
     parser.add_argument("--profile", choices=("bare", "submit", "confirm"))
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)

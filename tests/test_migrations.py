@@ -11,10 +11,13 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from app import migrate
-from app.db import Base, create_engine
+from app.config import Settings
+from app.db import Base, create_engine, create_sessionmaker
 from tests.databases import fresh_database
+from tests.factories import create_deputy, create_letter
 
 
 async def _tables(url: str) -> set[str]:
@@ -124,3 +127,59 @@ async def test_timestamps_from_sqlite3s_adapter_take_sqlalchemys_format(tmp_path
         ("2026-11-27 17:57:47.000000",) * 3,
         ("2026-11-27 17:57:47.350635",) * 3,
     ]
+
+
+async def _letter_rows(url: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        letters = await connection.execute(
+            sa.text(
+                "SELECT letter.id, deputy_id, sender_key, length(message) FROM letter"
+                " JOIN letter_message ON letter_id = letter.id ORDER BY letter.id"
+            )
+        )
+        counters = await connection.execute(
+            sa.text("SELECT deputy_id, status, n FROM stats_deputy ORDER BY deputy_id, status")
+        )
+        result = [tuple(r) for r in letters], [tuple(r) for r in counters]
+    await engine.dispose()
+    return result
+
+
+def _counted(counters: list[tuple[object, ...]]) -> int:
+    return sum(int(str(row[-1])) for row in counters)
+
+
+async def test_the_sender_first_key_keeps_letters_counters_and_the_rule(
+    database_kind: str, tmp_path: Path
+) -> None:
+    """0012 rebuilds `letter` on SQLite: its rows, their messages, the counters and their triggers
+    survive, both ways, and one letter per (campaign, sender, deputy) still holds."""
+    async with fresh_database(database_kind, tmp_path) as url:
+        await asyncio.to_thread(migrate.upgrade, url, "0011")
+        settings = Settings(environment="test", database_url=url, secret_key="t" * 40)
+        engine = create_engine(url)
+        async with create_sessionmaker(engine)() as session:
+            first, second = await create_deputy(session), await create_deputy(session)
+            for deputy, key in ((first, "a"), (second, "a"), (first, "b")):
+                await create_letter(session, settings=settings, deputy=deputy, sender_key=key)
+            await session.commit()
+        await engine.dispose()
+        before = await _letter_rows(url)
+        assert len(before[0]) == 3
+        assert _counted(before[1]) == 3
+        await asyncio.to_thread(migrate.upgrade, url)
+        assert await _letter_rows(url) == before
+        engine = create_engine(url)
+        async with create_sessionmaker(engine)() as session:
+            await create_letter(session, settings=settings, deputy=second, sender_key="b")
+            await session.commit()
+            with pytest.raises(IntegrityError):
+                await create_letter(session, settings=settings, deputy=second, sender_key="b")
+            await session.rollback()
+        await engine.dispose()
+        letters, counters = await _letter_rows(url)
+        assert len(letters) == 4
+        assert _counted(counters) == 4  # the triggers are still on
+        await asyncio.to_thread(migrate.downgrade, url, "0011")
+        assert await _letter_rows(url) == (letters, counters)

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import os
 import re
+import time
 from dataclasses import dataclass
 from email.charset import BASE64, Charset
 from email.header import Header
@@ -67,8 +68,11 @@ def address_domain(address: str) -> str:
 
 
 def new_message_id(mail_from: str) -> str:
-    # 128 random bits, as a UUID4's hex (without building a UUID object for each letter).
-    return f"<{os.urandom(16).hex()}@{_domain_of(mail_from)}>"
+    """`<time.random@domain>`: the time in microseconds (hex, as the Date header has it anyway),
+    then 128 random bits. IDs made one after another sort one after another, so that the
+    unique index on letter.message_id takes a confirmation's 50 letters at its end, not at 50
+    random places (a page written each: bench/README.md, sixth round)."""
+    return f"<{time.time_ns() // 1000:x}.{os.urandom(16).hex()}@{_domain_of(mail_from)}>"
 
 
 _domain_of = lru_cache(maxsize=8)(address_domain)

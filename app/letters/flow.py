@@ -233,7 +233,8 @@ async def already_written(
     return set(rows).intersection(deputy_ids)
 
 
-# A range of ix_letter_campaign_id_sender_key: the few letters of one sender in one campaign.
+# A range of uq_letter_campaign_id_sender_key_deputy_id: the few letters of one sender in one
+# campaign.
 _WRITTEN = select(Letter.deputy_id).where(
     Letter.campaign_id == bindparam("campaign_id"), Letter.sender_key == bindparam("key")
 )
