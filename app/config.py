@@ -9,13 +9,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that mean "nobody chose a secret yet".
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/appeals.sqlite3"
 LOCAL_KEY_FILE = Path("var/secret-key")
+# Connections each process keeps open, and how many more it may open for a burst (closed again
+# when returned). A web process holds one per request in flight: with fewer kept than that, it
+# opens and closes connections all the time (a PostgreSQL backend costs 1-3 ms of the server's
+# CPU to start; bench/README.md, sixth round).
+DATABASE_POOL_SIZE = 10
+DATABASE_MAX_OVERFLOW = 20
 
 
 class Settings(BaseSettings):
@@ -23,6 +29,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=DATABASE_POOL_SIZE, ge=1)
+    database_max_overflow: int = Field(default=DATABASE_MAX_OVERFLOW, ge=0)
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000

@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app import sqlite_writers
+from app.config import DATABASE_MAX_OVERFLOW, DATABASE_POOL_SIZE, Settings
 from app.sqlite_driver import OneTripDBAPI, is_ours, run_in_thread, run_statements
 
 T = TypeVar("T")
@@ -70,17 +71,34 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+def engine_for(settings: Settings) -> AsyncEngine:
+    """The engine of a long-running process (web, worker): the settings' database and pool."""
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
+
+
 def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
     """An async engine; on SQLite, WAL mode, foreign keys on (unless told), a busy timeout,
     writers queued for the write lock (app.sqlite_writers) and one trip to the connection's
     thread per statement (app.sqlite_driver)."""
+    pooled = True
     if url.startswith("sqlite"):
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        pooled = path is not None  # in memory: one database, one connection, no pool to size
         kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT})
         if url.startswith("sqlite+aiosqlite:"):
             kwargs.setdefault("module", OneTripDBAPI())
+    if pooled:
+        kwargs.setdefault("pool_size", DATABASE_POOL_SIZE)
+        kwargs.setdefault("max_overflow", DATABASE_MAX_OVERFLOW)
+    else:
+        kwargs.pop("pool_size", None)
+        kwargs.pop("max_overflow", None)
     # An error's message never carries a statement's values: they are senders' names and
     # addresses (the failsafe logs no message; this holds wherever else one might end up).
     kwargs.setdefault("hide_parameters", True)

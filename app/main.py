@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.campaigns import routes as campaigns_routes
 from app.config import Settings, get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_sessionmaker, engine_for
 from app.delivery import routes as delivery_routes
 from app.delivery.embedded import embedded_delivery
 from app.deputies import routes as deputies_routes
@@ -110,7 +110,7 @@ def _internal_error(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings)
     sessionmaker = create_sessionmaker(engine)
 
     @asynccontextmanager

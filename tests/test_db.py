@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.config import Settings
+from app.db import engine_for
 from app.deputies.models import Deputy
 from tests.factories import create_deputy
 
@@ -45,3 +50,38 @@ async def test_deputies_are_never_deleted(session: AsyncSession) -> None:
     await session.delete(deputy)
     with pytest.raises(ValueError, match="cannot be deleted"):
         await session.flush()
+
+
+async def test_a_burst_within_the_pool_opens_no_connection_again(database_url: str) -> None:
+    """Requests in flight up to the pool's size reuse the connections they opened: none is
+    closed on return and opened again for the next burst (the settings size the pool)."""
+    settings = Settings(
+        environment="test", database_url=database_url, secret_key="t" * 40,
+        database_pool_size=6, database_max_overflow=2,
+    )  # fmt: skip
+    engine = engine_for(settings)
+    opened = 0
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _count(_connection: Any, _record: Any) -> None:
+        nonlocal opened
+        opened += 1
+
+    async def burst(size: int) -> None:
+        async with AsyncExitStack() as stack:
+            for _ in range(size):
+                connection = await stack.enter_async_context(engine.connect())
+                await connection.execute(text("SELECT 1"))
+
+    try:
+        await burst(6)
+        await burst(6)
+        assert opened == 6
+        await burst(8)  # two over the pool: opened for the burst, closed after it
+        await burst(8)
+        assert opened == 10
+        with pytest.raises(TimeoutError):  # the pool and its overflow are full
+            async with asyncio.timeout(1):
+                await burst(9)
+    finally:
+        await engine.dispose()

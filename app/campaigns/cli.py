@@ -8,14 +8,14 @@ import typer
 
 from app.campaigns.sample import create_sample_campaign
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_sessionmaker, engine_for
 
 campaigns_app = typer.Typer(help="Campaigns and their vetted texts.", no_args_is_help=True)
 
 
 async def _sample() -> str | None:
     settings = get_settings()
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings)
     try:
         async with create_sessionmaker(engine)() as session:
             campaign = await create_sample_campaign(session, settings=settings)

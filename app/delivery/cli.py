@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_sessionmaker, engine_for
 from app.delivery import service
 from app.delivery.worker import Worker
 from app.letters.mailer import ConfirmationSender
@@ -63,7 +63,7 @@ def worker(
 
 
 async def _in_session(run: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    engine = create_engine(get_settings().database_url)
+    engine = engine_for(get_settings())
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             return await run(session)

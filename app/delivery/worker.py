@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import TypeEngine
 
 from app.config import Settings
-from app.db import create_engine, utcnow
+from app.db import engine_for, utcnow
 from app.delivery import pacing
 from app.delivery.models import PauseKind
 from app.delivery.purge import purge
@@ -153,7 +153,7 @@ class Worker:
     ) -> None:
         self.settings = settings
         self._own_engine = engine is None
-        self.engine = engine or create_engine(settings.database_url)
+        self.engine = engine or engine_for(settings)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.name = name or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.relay = Relay.from_settings(settings)

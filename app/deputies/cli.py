@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_sessionmaker, engine_for
 from app.deputies import importer
 
 deputies_app = typer.Typer(
@@ -24,7 +24,7 @@ ImportFn = Callable[[AsyncSession, bytes], Awaitable[importer.ImportSummary]]
 
 
 async def _run_import(path: Path, run: ImportFn, *, dry_run: bool) -> importer.ImportSummary:
-    engine = create_engine(get_settings().database_url)
+    engine = engine_for(get_settings())
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             # One writer at a time on SQLite: take the write lock before reading what to change.

@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_sessionmaker, engine_for
 from app.letters.tasks import purge_once
 
 citizens_app = typer.Typer(help="The citizen flow: pending submissions.", no_args_is_help=True)
@@ -19,7 +19,7 @@ def purge() -> None:
     settings = get_settings()
 
     async def main() -> int:
-        engine = create_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             return await purge_once(create_sessionmaker(engine), settings)
         finally:

@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_sessionmaker, engine_for
 from app.errors import AppError, NotFound
 from app.staff import service
 from app.staff.models import Role
@@ -22,7 +22,7 @@ staff_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 
 async def _create(email: str, password: str, roles: set[Role], name: str) -> int:
     settings = get_settings()
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings)
     try:
         async with create_sessionmaker(engine)() as session:
             staff = await service.create_staff(
@@ -71,7 +71,7 @@ def create(email: str = EmailArg, role: list[Role] = RoleOpt, name: str = NameOp
 
 async def _set_password(email: str, password: str) -> None:
     settings = get_settings()
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings)
     try:
         async with create_sessionmaker(engine)() as session:
             staff = await service.get_staff_by_email(session, email=email)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from app.config import get_settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_sessionmaker, engine_for
 from app.errors import AppError
 from app.stats import export
 from app.stats import service as stats_service
@@ -33,7 +33,7 @@ async def _export(
     until: str | None,
     count: Callable[[int], None],
 ) -> None:
-    engine = create_engine(get_settings().database_url)
+    engine = engine_for(get_settings())
     try:
         async with create_sessionmaker(engine)() as session:
             scope = await stats_service.resolve(
@@ -114,7 +114,7 @@ def export_command(
 
 
 async def _check(repair: bool) -> int:
-    engine = create_engine(get_settings().database_url)
+    engine = engine_for(get_settings())
     try:
         async with create_sessionmaker(engine)() as session:
             problems = await stats_service.discrepancies(session)
