@@ -231,9 +231,27 @@ def insert_letters(
 ) -> list[int]:
     """In the write transaction (through db.run_sync): queue the prepared letters with the
     approved `versions` as they are now (read, and locked on PostgreSQL, by the caller);
-    returns their ids in order.
-    With several versions the counters move here; a letter whose variant is not the one it was
-    built with (a version withdrawn or approved, a concurrent confirmation) is built again."""
+    returns their ids in order (see final_rows)."""
+    rows = final_rows(session, prepared, versions=versions)
+    if not rows:
+        return []
+    # The message bytes go to their own table (see LetterMessage), keyed by the letter's id;
+    # the ids may come back in any order, so they are matched by the unique Message-IDs.
+    # (The prepared rows stay whole: a retry after a conflict inserts them again.)
+    if session.get_bind().dialect.name == "postgresql":
+        found = _insert_postgresql(session, rows)
+    else:
+        found = _insert(session, rows)
+    return [found[row["message_id"]] for row in rows]
+
+
+def final_rows(
+    session: Session, prepared: Prepared, *, versions: Sequence[VersionText]
+) -> list[dict[str, Any]]:
+    """In the write transaction: the rows of the prepared letters with the approved `versions`
+    as they are now, in order. With several versions the counters move here; a letter whose
+    variant is not the one it was built with (a version withdrawn or approved, a concurrent
+    confirmation) is built again."""
     deputies = prepared.deputies
     if not deputies:
         return []
@@ -251,14 +269,7 @@ def insert_letters(
         if version.id != prepared.predicted[deputy.id]:
             row = prepared.builder.build(deputy, version)
         rows.append(row)
-    # The message bytes go to their own table (see LetterMessage), keyed by the letter's id;
-    # the ids may come back in any order, so they are matched by the unique Message-IDs.
-    # (The prepared rows stay whole: a retry after a conflict inserts them again.)
-    if session.get_bind().dialect.name == "postgresql":
-        found = _insert_postgresql(session, rows)
-    else:
-        found = _insert(session, rows)
-    return [found[row["message_id"]] for row in rows]
+    return rows
 
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -345,11 +356,27 @@ SELECT message_id, id FROM inserted
 
 
 def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    # A column added to LetterBuilder.build must be added to _COLUMNS too (the tests fail here).
-    assert rows[0].keys() == {*_COLUMNS, "message"}, sorted(rows[0].keys() ^ {*_COLUMNS})
-    params = {column: [row[column] for row in rows] for column in (*_COLUMNS, "message")}
-    returned = session.execute(_INSERT_POSTGRESQL, params)
+    returned = session.execute(_INSERT_POSTGRESQL, postgresql_arrays(rows))
     return {str(row[0]): int(row[1]) for row in returned}
+
+
+def postgresql_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """PostgreSQL: the built rows bound as one array per column (COLUMNS, then "message"), for
+    UNNEST_POSTGRESQL."""
+    # A column added to LetterBuilder.build must be added to _COLUMNS too (the tests fail here).
+    assert not rows or rows[0].keys() == {*_COLUMNS, "message"}, sorted(
+        rows[0].keys() ^ {*_COLUMNS}
+    )
+    return {column: [row[column] for row in rows] for column in (*_COLUMNS, "message")}
+
+
+COLUMNS = tuple(_COLUMNS)
+# The arrays of postgresql_arrays as rows (COLUMNS, then message), numbered by WITH ORDINALITY.
+UNNEST_POSTGRESQL = (
+    "unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in {**_COLUMNS, "message": "bytea"}.items())
+    + ")"
+)
 
 
 async def create_letters(
