@@ -21,7 +21,7 @@ LOCAL_KEY_FILE = Path("var/secret-key")
 # opens and closes connections all the time (a PostgreSQL backend costs 1-3 ms of the server's
 # CPU to start; bench/README.md, sixth round).
 DATABASE_POOL_SIZE = 10
-DATABASE_MAX_OVERFLOW = 20
+DATABASE_MAX_OVERFLOW = 10
 
 
 class Settings(BaseSettings):
