@@ -60,9 +60,9 @@ async def save(session: AsyncSession, *, submitted: flow.Submitted, email: dict[
         return
     if session.in_transaction():
         await session.commit()  # a read (the campaign's snapshot): nothing written
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     statement = _statement(tuple(submitted.row), tuple(email))
     params = {_SUBMISSION + k: v for k, v in submitted.row.items()}
     params.update({_EMAIL + k: v for k, v in email.items()})
-    await session.execute(statement, params)
+    await connection.execute(statement, params)
     await session.commit()
