@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that mean "nobody chose a secret yet".
@@ -22,6 +22,7 @@ LOCAL_KEY_FILE = Path("var/secret-key")
 # CPU to start; bench/README.md, sixth round).
 DATABASE_POOL_SIZE = 10
 DATABASE_MAX_OVERFLOW = 10
+MAIL_FROM_DOMAIN_MAX = 200
 
 
 class Settings(BaseSettings):
@@ -112,6 +113,19 @@ class Settings(BaseSettings):
     # phone with the defaults).
     altcha_cost: int = 1000
     altcha_max_number: int = 3000
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_fits_message_ids(cls, value: str) -> str:
+        # Every Message-ID ends with this domain, and letter.message_id holds 255 characters:
+        # `<` + 13 (time) + `.` + 32 (random) + `@` + domain + `>`.
+        local, at, domain = value.strip().rpartition("@")
+        if not at or not local or not domain or len(domain) > MAIL_FROM_DOMAIN_MAX:
+            raise ValueError(
+                f"APPEALS_MAIL_FROM must be an e-mail address whose domain has at most "
+                f"{MAIL_FROM_DOMAIN_MAX} characters"
+            )
+        return value.strip()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, Table, bindparam, event, insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -67,8 +67,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 def _sqlite_file(url: str) -> Path | None:
-    path = url.split("///", 1)[1] if "///" in url else ""
-    return Path(path) if path and path != ":memory:" else None
+    """The database file of a SQLite URL; None for an in-memory database (as SQLAlchemy tells
+    them apart: no path, `:memory:`, or `mode=memory`)."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if not path or path == ":memory:" or parsed.query.get("mode") == "memory":
+        return None
+    return Path(path)
 
 
 def engine_for(settings: Settings) -> AsyncEngine:

@@ -6,6 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import DEFAULT_DATABASE_URL, Settings, local_secret_key
+from app.delivery.message import new_message_id
+from app.letters.models import Letter
 
 
 def test_defaults_to_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,3 +43,15 @@ def test_development_without_a_key_makes_a_private_random_one(tmp_path: Path) ->
     assert local_secret_key(path) == first  # kept across restarts
     other = tmp_path / "elsewhere"
     assert local_secret_key(other) != first
+
+
+@pytest.mark.parametrize("mail_from", ["", "no-at-sign", "@example.org", f"a@{'d' * 201}"])
+def test_mail_from_must_be_an_address_that_fits_message_ids(mail_from: str) -> None:
+    with pytest.raises(ValidationError, match="APPEALS_MAIL_FROM"):
+        Settings(mail_from=mail_from, _env_file=None)
+
+
+def test_the_longest_mail_from_domain_fits_letter_message_id() -> None:
+    settings = Settings(mail_from=f"a@{'d' * 200}", secret_key="t" * 40, _env_file=None)
+    message_id = new_message_id(settings.mail_from)
+    assert len(message_id) <= Letter.__table__.c.message_id.type.length  # type: ignore[attr-defined]

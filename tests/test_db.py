@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
-from app.db import engine_for
+from app.db import create_engine, engine_for
 from app.deputies.models import Deputy
 from tests.factories import create_deputy
 
@@ -83,5 +83,21 @@ async def test_a_burst_within_the_pool_opens_no_connection_again(database_url: s
         with pytest.raises(TimeoutError):  # the pool and its overflow are full
             async with asyncio.timeout(1):
                 await burst(9)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///:memory:",
+    ],
+)
+async def test_an_in_memory_sqlite_database_gets_no_pool_to_size(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await engine.dispose()

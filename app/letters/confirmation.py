@@ -16,7 +16,7 @@ lock, on PostgreSQL the locks of the rows it touches) holds only the writes and 
    the caller rolls everything back. On PostgreSQL the claim and the inserts are one statement
    (_CLAIM_AND_INSERT_POSTGRESQL), which inserts nothing when the claim finds nothing.
 
-Once per deputy is the unique constraint (campaign, deputy, sender key): a concurrent
+Once per deputy is the unique constraint (campaign, sender key, deputy): a concurrent
 confirmation from the same address makes the INSERT fail; the caller starts again, and the
 second pass skips that deputy. confirm() commits: on SQLite its writes and the COMMIT run in
 one trip to the connection's thread (db.run_sync), so the lock is held for no longer.
@@ -111,8 +111,10 @@ _CLAIM = (
 
 # PostgreSQL: _CLAIM and the letters with their messages in one statement, so that the rows
 # the statistics trigger and the unique keys lock are held from the end of the statement to
-# COMMIT, with no round trip between (bench/README.md, sixth round). The claim draws the
-# letters' ids from their sequence and stores them; nothing is inserted when it finds nothing.
+# COMMIT, with no round trip between (bench/README.md, sixth round; with several approved
+# texts the variants' counters are locked one statement earlier, by bulk._advance). The claim
+# draws the letters' ids from their sequence and stores them; nothing is inserted when it finds
+# nothing.
 _LETTER_COLUMNS = ", ".join(bulk.COLUMNS)
 _CLAIM_AND_INSERT_POSTGRESQL = text(
     f"""
