@@ -235,13 +235,12 @@ def insert_letters(
     rows = final_rows(session, prepared, versions=versions)
     if not rows:
         return []
-    # The message bytes go to their own table (see LetterMessage), keyed by the letter's id;
-    # the ids may come back in any order, so they are matched by the unique Message-IDs.
+    # The message bytes go to their own table (see LetterMessage), keyed by the letter's id.
     # (The prepared rows stay whole: a retry after a conflict inserts them again.)
     if session.get_bind().dialect.name == "postgresql":
-        found = _insert_postgresql(session, rows)
-    else:
-        found = _insert(session, rows)
+        return _insert_postgresql(session, rows)
+    # SQLite: the ids may come back in any order, so they are matched by the unique Message-IDs.
+    found = _insert(session, rows)
     return [found[row["message_id"]] for row in rows]
 
 
@@ -335,48 +334,49 @@ _COLUMNS = {
     "created_at": "timestamptz",
     "updated_at": "timestamptz",
 }
-# PostgreSQL: the letters and their messages in one statement, one array per column (a
-# data-modifying CTE; the foreign key and the statistics trigger are checked at its end).
-_INSERT_POSTGRESQL = text(
-    f"""
-WITH inserted AS (
-    INSERT INTO letter ({", ".join(_COLUMNS)})
-    SELECT * FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())})
-    RETURNING id, message_id
+
+
+def postgresql_inserts(ids: str) -> str:
+    """PostgreSQL: CTEs that insert the letters bound by postgresql_arrays and their messages,
+    one array per column, with the ids that the query `ids` gives as rows (id, n), n counting
+    the letters from 1 in order; `given` holds them (id, n, the columns, message). Data-modifying
+    CTEs: the foreign key and the statistics trigger are checked at the statement's end."""
+    columns = ", ".join(_COLUMNS)
+    arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in {**_COLUMNS, "message": "bytea"}.items())
+    return f"""given AS (
+    SELECT ids.id, n, {columns}, message
+    FROM ({ids}) AS ids (id, n)
+    JOIN unnest({arrays}) WITH ORDINALITY AS g ({columns}, message, n) USING (n)
+), inserted AS (
+    INSERT INTO letter (id, {columns}) SELECT id, {columns} FROM given
 ), messages AS (
-    INSERT INTO letter_message (letter_id, message)
-    SELECT inserted.id, given.message
-    FROM inserted
-    JOIN unnest(CAST(:message_id AS text[]), CAST(:message AS bytea[]))
-        AS given (message_id, message) USING (message_id)
-)
-SELECT message_id, id FROM inserted
-"""
+    INSERT INTO letter_message (letter_id, message) SELECT id, message FROM given
+)"""
+
+
+# The letters' ids drawn from their sequence, in order.
+_INSERT_POSTGRESQL = text(
+    "WITH "
+    + postgresql_inserts(
+        "SELECT CAST(nextval(pg_get_serial_sequence('letter', 'id')) AS integer), n"
+        " FROM generate_series(1, CAST(:count AS integer)) AS n"
+    )
+    + "\nSELECT ARRAY(SELECT id FROM given ORDER BY n)"
 )
 
 
-def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    returned = session.execute(_INSERT_POSTGRESQL, postgresql_arrays(rows))
-    return {str(row[0]): int(row[1]) for row in returned}
+def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    params = {**postgresql_arrays(rows), "count": len(rows)}
+    return list(session.execute(_INSERT_POSTGRESQL, params).scalar_one())
 
 
 def postgresql_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """PostgreSQL: the built rows bound as one array per column (COLUMNS, then "message"), for
-    UNNEST_POSTGRESQL."""
+    """PostgreSQL: the built rows bound as one array per column, for postgresql_inserts."""
     # A column added to LetterBuilder.build must be added to _COLUMNS too (the tests fail here).
     assert not rows or rows[0].keys() == {*_COLUMNS, "message"}, sorted(
         rows[0].keys() ^ {*_COLUMNS}
     )
     return {column: [row[column] for row in rows] for column in (*_COLUMNS, "message")}
-
-
-COLUMNS = tuple(_COLUMNS)
-# The arrays of postgresql_arrays as rows (COLUMNS, then message), numbered by WITH ORDINALITY.
-UNNEST_POSTGRESQL = (
-    "unnest("
-    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in {**_COLUMNS, "message": "bytea"}.items())
-    + ")"
-)
 
 
 async def create_letters(

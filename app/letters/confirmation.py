@@ -115,7 +115,10 @@ _CLAIM = (
 # texts the variants' counters are locked one statement earlier, by bulk._advance). The claim
 # draws the letters' ids from their sequence and stores them; nothing is inserted when it finds
 # nothing.
-_LETTER_COLUMNS = ", ".join(bulk.COLUMNS)
+_CLAIMED_IDS = (
+    "SELECT CAST(e.id AS integer), e.n FROM claimed"
+    " CROSS JOIN LATERAL json_array_elements_text(claimed.letter_ids) WITH ORDINALITY AS e (id, n)"
+)
 _CLAIM_AND_INSERT_POSTGRESQL = text(
     f"""
 WITH claimed AS (
@@ -131,17 +134,7 @@ WITH claimed AS (
     WHERE id = :submission_id AND status = '{SubmissionStatus.pending.value}'
         AND expires_at > :now
     RETURNING letter_ids
-), given AS (
-    SELECT CAST(ids.id AS integer) AS id, n, {_LETTER_COLUMNS}, message
-    FROM claimed
-    CROSS JOIN LATERAL json_array_elements_text(claimed.letter_ids) WITH ORDINALITY
-        AS ids (id, n)
-    JOIN {bulk.UNNEST_POSTGRESQL} WITH ORDINALITY AS g ({_LETTER_COLUMNS}, message, n) USING (n)
-), inserted AS (
-    INSERT INTO letter (id, {_LETTER_COLUMNS}) SELECT id, {_LETTER_COLUMNS} FROM given
-), messages AS (
-    INSERT INTO letter_message (letter_id, message) SELECT id, message FROM given
-)
+), {bulk.postgresql_inserts(_CLAIMED_IDS)}
 SELECT (SELECT count(*) FROM claimed), ARRAY(SELECT id FROM given ORDER BY n)
 """
 )
