@@ -287,14 +287,20 @@ async def run_in_thread(
 
 
 async def run_statements(
-    dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
+    dbapi_connection: Any,
+    statements: Sequence[tuple[str, Sequence[Any]]],
+    *,
+    begin: str | None = None,
 ) -> None:
     """Execute `statements` (SQL for sqlite3 and its parameters, converted already) and COMMIT,
-    in one trip to the connection's thread, the transaction's deferred BEGIN first: for writes
+    in one trip to the connection's thread, the transaction's deferred BEGIN first (`begin` on a
+    connection taken from the pool directly, which SQLAlchemy began nothing on): for writes
     that need nothing of SQLAlchemy but their SQL, so that almost no Python runs while they hold
     the database's write lock. An error comes as SQLAlchemy's (IntegrityError and so on), without
     the parameters in its message, and leaves the transaction to be rolled back."""
     connection = cast(_Connection, dbapi_connection)
+    if begin is not None:
+        connection.defer_begin(begin)
 
     def work() -> None:
         sqlite_connection = connection._aiosqlite._conn

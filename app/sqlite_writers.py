@@ -4,17 +4,17 @@ SQLite lets one connection write at a time; the others wait in its busy handler,
 between attempts (1, 2, 5, … then 100 ms each). Under load the lock falls free while every waiter
 sleeps: with two web processes, submissions waited up to 1.4 s (p99) for a lock held about 3 ms.
 
-So a transaction begun with BEGIN IMMEDIATE (db.begin_write, the worker's claims) first takes an
-exclusive `flock` on a file beside the database, through an open file of its own connection, or,
-when it has to wait, of its wait (in a thread the connection keeps for its waits). The
-kernel hands it to the next waiter the moment it is let go: by the driver (app.sqlite_driver), in
-the connection's thread, as soon as COMMIT or ROLLBACK returns; failing that when the connection
-goes back to the pool or is closed (a process that dies lets it go with its files). This lock
-only orders the writers that ask for it; SQLite's own lock still guards the data, and a writer
-that does not queue (another program, a deferred BEGIN that writes) waits in the busy handler as
-before. A wait longer than the busy timeout gives up the
-queue and falls back to the busy handler, so a stuck holder cannot stop the others for longer
-than SQLite itself would.
+So a transaction begun with BEGIN IMMEDIATE (db.begin_write, the worker's claims, and
+db.insert_and_commit through queue_pooled) first takes an exclusive `flock` on a file beside the
+database, through an open file of its own connection, or, when it has to wait, of its wait (in a
+thread the connection keeps for its waits). The kernel hands it to the next waiter the moment it
+is let go: by the driver (app.sqlite_driver), in the connection's thread, as soon as COMMIT or
+ROLLBACK returns; failing that when the connection goes back to the pool or is closed (a process
+that dies lets it go with its files). This lock only orders the writers that ask for it; SQLite's
+own lock still guards the data, and a writer that does not queue (another program, a deferred
+BEGIN that writes) waits in the busy handler as before. A wait longer than the busy timeout gives
+up the queue and falls back to the busy handler, so a stuck holder cannot stop the others for
+longer than SQLite itself would.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ _FD = "appeals_writer_fd"
 _HELD = "appeals_writer_held"
 _WAITER = "appeals_writer_waiter"
 _PATH = "appeals_writer_path"
+_TIMEOUT = "appeals_writer_timeout"
 
 
 def lock_path(database: Path) -> Path:
@@ -140,8 +141,9 @@ async def _acquire(waiter: _Waiter, path: Path, timeout: float) -> int | None:
         raise
 
 
-def install(engine: AsyncEngine, database: Path) -> None:
-    """Queue this engine's BEGIN IMMEDIATE transactions on `database`'s lock file."""
+def install(engine: AsyncEngine, database: Path, *, timeout: float) -> None:
+    """Queue this engine's BEGIN IMMEDIATE transactions on `database`'s lock file, a wait giving
+    up after `timeout` seconds (SQLite's busy timeout)."""
     path = lock_path(database)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -149,6 +151,7 @@ def install(engine: AsyncEngine, database: Path) -> None:
         record.info[_FD] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         record.info[_PATH] = path
         record.info[_WAITER] = _Waiter()
+        record.info[_TIMEOUT] = timeout
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _release(_dbapi_connection: Any, record: Any) -> None:
@@ -195,24 +198,46 @@ class _Held:
                         fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
-def queue(connection: Any, *, timeout: float) -> None:
+def queue(connection: Any) -> None:
     """Take the writers' lock for this connection (from the "begin" event, before BEGIN
-    IMMEDIATE); nothing on an engine without a lock file."""
+    IMMEDIATE, in SQLAlchemy's greenlet); nothing on an engine without a lock file."""
     pooled = connection.connection
+    if not _take_now(pooled):
+        await_(_wait(pooled))
+
+
+async def queue_pooled(pooled: Any) -> None:
+    """The same for a connection taken from the pool directly (AsyncEngine.raw_connection),
+    before its BEGIN IMMEDIATE."""
+    if not _take_now(pooled):
+        await _wait(pooled)
+
+
+def _take_now(pooled: Any) -> bool:
+    """Whether the connection holds the lock now (taken at once, held already, or no lock file
+    on this engine); False if it has to wait."""
     info = pooled.info  # the pooled connection's, kept across checkouts
     fd = info.get(_FD)
     held = info.get(_HELD)
     if fd is None or (held is not None and held.held):
-        return
+        return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        held = _Held(fd, owned=False)
     except BlockingIOError:
-        acquired = await_(_acquire(info[_WAITER], info[_PATH], timeout))
-        if acquired is None:
-            return  # waited too long: SQLite's busy handler takes over
-        held = _Held(acquired, owned=True)
-    info[_HELD] = held
+        return False
+    _hold(pooled, _Held(fd, owned=False))
+    return True
+
+
+async def _wait(pooled: Any) -> None:
+    info = pooled.info
+    acquired = await _acquire(info[_WAITER], info[_PATH], info[_TIMEOUT])
+    if acquired is not None:  # else it waited too long: SQLite's busy handler takes over
+        _hold(pooled, _Held(acquired, owned=True))
+
+
+def _hold(pooled: Any, held: _Held) -> None:
+    pooled.info[_HELD] = held
     when_done = getattr(pooled.dbapi_connection, "when_done", None)
     if when_done is not None:
         when_done(held.release)

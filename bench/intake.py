@@ -154,7 +154,7 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
                     settings=settings,
                 )
                 submission = cast(Table, Submission.__table__)
-                await insert_and_commit(session, [(submission, submitted.row)])
+                await insert_and_commit(engine, [(submission, submitted.row)])
                 tokens.append(submitted.confirm_token)
     finally:
         await engine.dispose()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import fcntl
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write, create_engine, create_sessionmaker, insert_and_commit, run_sync
 from app.sqlite_driver import OneTripCursor, run_in_thread
+from app.sqlite_writers import lock_path
 from tests.databases import writers_queue_is_free
 
 metadata = MetaData()
@@ -211,10 +214,9 @@ async def test_run_sync_errors_keep_their_types_and_leave_nothing(
 async def test_insert_and_commit_sends_rows_as_sql_in_one_trip(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    async with create_sessionmaker(engine)() as session:
-        await session.scalar(select(item.c.id))  # a read first: it ends, the write begins anew
-        await insert_and_commit(session, [(item, {"name": "a"}), (item, {"name": "b"})])
-        assert not session.in_transaction()
+    async with create_sessionmaker(engine)() as reader:
+        await reader.scalar(select(item.c.id))  # a read in progress elsewhere does not matter
+        await insert_and_commit(engine, [(item, {"name": "a"}), (item, {"name": "b"})])
         assert writers_queue_is_free(tmp_path / "driver.db")
     async with engine.connect() as connection:
         names = (await connection.execute(select(item.c.name).order_by(item.c.id))).scalars()
@@ -232,29 +234,42 @@ async def test_a_write_committed_in_the_thread_makes_one_trip_in_all(
         return await original(self, function, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    sessions = create_sessionmaker(engine)
-    async with sessions() as session:  # the pooled connection opens (its own trips)
-        await insert_and_commit(session, [(item, {"name": "a"})])
+    await insert_and_commit(engine, [(item, {"name": "a"})])  # the connection opens (its trips)
     trips.clear()
-    async with sessions() as session:
-        await insert_and_commit(session, [(item, {"name": "b"})])
-    # The statements and the COMMIT; SQLAlchemy's commit and the pool's rollback on return find
-    # no transaction left and make no trip of their own.
+    await insert_and_commit(engine, [(item, {"name": "b"})])
+    # BEGIN IMMEDIATE, the statements and the COMMIT; the pool's rollback on return finds no
+    # transaction left and makes no trip of its own.
     assert len(trips) == 1
+
+
+async def test_insert_and_commit_waits_its_turn_in_the_writers_queue(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    other = os.open(lock_path(tmp_path / "driver.db"), os.O_RDWR | os.O_CREAT)  # another process
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        write = asyncio.create_task(insert_and_commit(engine, [(item, {"name": "queued"})]))
+        await asyncio.sleep(0.3)
+        assert not write.done()  # waiting for the lock, not polling SQLite's
+        fcntl.flock(other, fcntl.LOCK_UN)
+        await asyncio.wait_for(write, 10)
+    finally:
+        os.close(other)
+    assert writers_queue_is_free(tmp_path / "driver.db")
+    async with engine.connect() as connection:
+        assert list((await connection.execute(select(item.c.name))).scalars()) == ["queued"]
 
 
 async def test_insert_and_commit_errors_are_sqlalchemys_hide_values_and_leave_nothing(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    async with create_sessionmaker(engine)() as session:
-        rows = [(item, {"name": "secret-name"}), (item, {"name": "secret-name"})]
-        with pytest.raises(IntegrityError) as raised:
-            await insert_and_commit(session, rows)
-        assert "secret-name" not in str(raised.value)
-        assert not writers_queue_is_free(tmp_path / "driver.db")  # until the rollback
-        await session.rollback()
-        assert writers_queue_is_free(tmp_path / "driver.db")
-        await insert_and_commit(session, [(item, {"name": "after"})])
+    rows = [(item, {"name": "secret-name"}), (item, {"name": "secret-name"})]
+    with pytest.raises(IntegrityError) as raised:
+        await insert_and_commit(engine, rows)
+    assert "secret-name" not in str(raised.value)
+    # Rolled back, the lock let go and the connection back in the pool, ready for the next.
+    assert writers_queue_is_free(tmp_path / "driver.db")
+    await insert_and_commit(engine, [(item, {"name": "after"})])
     async with engine.connect() as connection:
         assert list((await connection.execute(select(item.c.name))).scalars()) == ["after"]
 
@@ -307,3 +322,16 @@ async def test_a_cancelled_caller_waits_for_the_work_in_the_thread(engine: Async
         await session.rollback()
     async with engine.connect() as connection:
         assert (await connection.execute(select(item.c.id))).first() is None
+
+
+async def test_insert_and_commit_in_memory() -> None:
+    # One connection for all (a StaticPool) and no lock file: the write still goes in one trip.
+    engine = create_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        await insert_and_commit(engine, [(item, {"name": "a"})])
+        async with engine.connect() as connection:
+            assert list((await connection.execute(select(item.c.name))).scalars()) == ["a"]
+    finally:
+        await engine.dispose()

@@ -72,7 +72,6 @@ def _redirect(request: Request, name: str, **params: str) -> RedirectResponse:
 
 async def _do_submit(
     request: Request,
-    session: AsyncSession,
     settings: Settings,
     limiter: Any,
     *,
@@ -135,7 +134,7 @@ async def _do_submit(
     # Everything is ready before the write, which only inserts. The e-mail goes to the outbox
     # with the submission or not at all; the delivery worker sends it (woken at once when it
     # runs in this process).
-    await saving.save(session, submitted=submitted, email=email)
+    await saving.save(request.app.state.engine, submitted=submitted, email=email)
     wake: asyncio.Event | None = getattr(request.app.state, "outbox_wake", None)
     if wake is not None:
         wake.set()
@@ -352,8 +351,9 @@ async def submit_page(
         return await _form_page(
             request, session, settings, slug=slug, code=code, form=form, status_code=422
         )
+    await session.rollback()  # ends a stale snapshot's read: the write has a connection of its own
     await _do_submit(
-        request, session, settings, limiter, campaign=campaign, region_code=code.upper(), form=form
+        request, settings, limiter, campaign=campaign, region_code=code.upper(), form=form
     )
     return _redirect(request, "check_email")
 
@@ -533,13 +533,13 @@ async def api_submit(
         )
     if settings.altcha:
         await altcha_check.verify(data.altcha, settings=settings, limiter=limiter)
+    await session.rollback()  # ends a stale snapshot's read: the write has a connection of its own
     token = None
     if data.language:
         token = i18n.current_language.set(data.language)
     try:
         submitted = await _do_submit(
             request,
-            session,
             settings,
             limiter,
             campaign=campaign,
