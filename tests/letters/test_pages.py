@@ -143,6 +143,31 @@ async def test_hostile_form_bodies_get_a_clear_answer_and_store_nothing(
     assert await session.scalar(select(func.count(Submission.id))) == 0
 
 
+async def test_a_malformed_submit_path_is_refused_naming_the_parameter(
+    citizen: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # The submit route checks its own path (a plain Starlette route): as FastAPI does elsewhere.
+    world = await make_world(session)
+    data = form(world)
+    en = {"accept-language": "en"}
+    for path, name in [
+        (f"/campaigns/bad.slug/{world.region.code}/submit", "slug"),
+        (f"/campaigns/{'s' * 81}/{world.region.code}/submit", "slug"),
+        (f"/campaigns/{world.campaign.slug}/RU_TVE/submit", "code"),
+        (f"/campaigns/{world.campaign.slug}/RU-TVER/submit", "code"),
+    ]:
+        response = await citizen.post(path, data=data, headers=en)
+        assert response.status_code == 422, path
+        assert f"{name}: String should" in response.text
+    # A well-formed path that names nothing: 404, as on the form's page.
+    missing = await citizen.post(f"/campaigns/nothing/{world.region.code}/submit", data=data)
+    assert missing.status_code == 404
+    assert (
+        await citizen.get(f"/campaigns/{world.campaign.slug}/{world.region.code}/submit")
+    ).status_code == 405
+    assert await session.scalar(select(func.count(Submission.id))) == 0
+
+
 async def test_script_in_a_name_is_escaped(
     citizen: httpx.AsyncClient, session: AsyncSession
 ) -> None:
