@@ -192,6 +192,8 @@ async def insert_and_commit(
 ) -> None:
     """INSERT each row into its table in one write transaction, and commit, on a connection of
     its own: on error nothing is written and the connection is back in the pool, rolled back.
+    The caller holds no transaction open meanwhile: on an in-memory database every session
+    shares the one connection (a StaticPool), whose transaction this would be.
 
     On SQLite (app.sqlite_driver) the connection is taken from the pool directly, with no
     SQLAlchemy Session, Connection or transaction around it, queued for the writers' lock

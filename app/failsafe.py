@@ -56,7 +56,10 @@ class FailsafeMiddleware:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            route = getattr(scope.get("route"), "path", "?")
+            # A plain Starlette route inside an included router leaves the router as the route.
+            route = getattr(scope.get("route"), "path", None) or getattr(
+                scope.get("endpoint"), "__qualname__", "?"
+            )
             logger.error(
                 "unexpected %s at %s on %s %s",
                 type(exc).__name__, where(exc), scope.get("method"), route,

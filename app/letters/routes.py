@@ -343,7 +343,7 @@ def _submit_path(request: Request) -> tuple[str, str]:
         values.append(value)
         if len(value) > max_length:
             kind, message = "string_too_long", f"String should have at most {max_length} characters"
-        elif not pattern.match(value):
+        elif not pattern.fullmatch(value):  # as pydantic: no newline before the end
             kind, message = (
                 "string_pattern_mismatch",
                 f"String should match pattern '{pattern.pattern}'",

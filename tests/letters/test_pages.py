@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 from fastapi import FastAPI, Request
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.letters import routes
+from app.letters import routes, saving
 from app.letters.models import Letter, LetterStatus
 from app.letters.submissions import Submission
 from tests.factories import stored_message
@@ -162,10 +165,36 @@ async def test_a_malformed_submit_path_is_refused_naming_the_parameter(
     # A well-formed path that names nothing: 404, as on the form's page.
     missing = await citizen.post(f"/campaigns/nothing/{world.region.code}/submit", data=data)
     assert missing.status_code == 404
+    for path in (f"/campaigns/bad%0A/{world.region.code}/submit", "/campaigns/x/RU-TV%0A/submit"):
+        # A newline before the end is no match, as for pydantic's patterns.
+        assert (await citizen.post(path, data=data)).status_code == 422, path
     assert (
         await citizen.get(f"/campaigns/{world.campaign.slug}/{world.region.code}/submit")
     ).status_code == 405
     assert await session.scalar(select(func.count(Submission.id))) == 0
+
+
+async def test_an_unexpected_error_on_submit_is_logged_with_its_route_not_its_data(
+    citizen: httpx.AsyncClient,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = await make_world(session)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("maria@example.org")
+
+    monkeypatch.setattr(saving, "save", broken)
+    url = f"/campaigns/{world.campaign.slug}/{world.region.code}/submit"
+    with caplog.at_level(logging.ERROR, logger="appeals"):
+        response = await citizen.post(url, data=form(world))
+    assert response.status_code == 500
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    # A plain Starlette route: named by its endpoint, as FastAPI's are by their path.
+    assert "unexpected RuntimeError" in logged
+    assert "on POST submit_page" in logged
+    assert "maria@example.org" not in logged
 
 
 async def test_script_in_a_name_is_escaped(
