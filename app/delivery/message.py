@@ -79,8 +79,9 @@ _domain_of = lru_cache(maxsize=8)(address_domain)
 
 
 @lru_cache(maxsize=8)
-def _date_header(date: dt.datetime) -> str:
-    # The letters of one confirmation share their creation time: formatted once.
+def date_header(date: dt.datetime) -> str:
+    # The letters of one confirmation, the confirmation e-mails of one batch, share their time:
+    # formatted once.
     return format_datetime(date.astimezone(dt.UTC))
 
 
@@ -158,7 +159,7 @@ def build_message(
     campaign = f"{campaign_id} {clean_text(campaign_title, limit=300)}"
     headers += [
         f"Subject: {_memoized(memo, ('u', 'Subject', subject), encode_unstructured)}",
-        f"Date: {_date_header(date)}",
+        f"Date: {date_header(date)}",
         f"Message-ID: {message_id}",
         f"{CAMPAIGN_HEADER}: "
         + _memoized(memo, ("u", CAMPAIGN_HEADER, campaign), encode_unstructured),

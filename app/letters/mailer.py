@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 import aiosmtplib
@@ -43,11 +43,8 @@ def confirmation_bytes(
     headers = [
         f"From: {settings.mail_from}",
         f"To: {delivery_message.check_address(to, field='email')}",
-        "Subject: "
-        + delivery_message.encode_unstructured(
-            "Subject", delivery_message.clean_text(subject, limit=200)
-        ),
-        f"Date: {format_datetime(date.astimezone(dt.UTC))}",
+        f"Subject: {_subject_header(subject)}",
+        f"Date: {delivery_message.date_header(date)}",
         f"Message-ID: {message_id}",
         "Auto-Submitted: auto-generated",
         "MIME-Version: 1.0",
@@ -56,6 +53,15 @@ def confirmation_bytes(
     ]
     head = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii")
     return head + delivery_message.encode_body(body)
+
+
+@lru_cache(maxsize=16)
+def _subject_header(subject: str) -> str:
+    # One subject per language, the same in every e-mail (no one's data): encoded once, as
+    # email.header's encoding costs about a tenth of the sender's CPU per e-mail.
+    return delivery_message.encode_unstructured(
+        "Subject", delivery_message.clean_text(subject, limit=200)
+    )
 
 
 def confirmation_row(
