@@ -72,17 +72,27 @@ class IntakeCache:
         self._texts.clear()
         self._cards.clear()
 
+    def held_campaign_and_deputies(
+        self, *, slug: str, region_code: str
+    ) -> tuple[OpenCampaign, list[int]] | None:
+        """What campaign_and_deputies would answer, if the snapshot holds it (no database)."""
+        now = self._fresh()
+        found = self._campaigns.get(slug)
+        ids = self._deputies.get((slug, region_code.upper()))
+        if found and ids and found[0] > now and ids[0] > now:
+            return found[1], list(ids[1])
+        return None
+
     async def campaign_and_deputies(
         self, session: AsyncSession, *, slug: str, region_code: str
     ) -> tuple[OpenCampaign, list[int]]:
         """The open campaign (NotFound or Gone as flow.get_open_campaign) and the ids of its
         deputies in the region (none if it does not target the region)."""
+        held = self.held_campaign_and_deputies(slug=slug, region_code=region_code)
+        if held is not None:
+            return held
         now = self._fresh()
         code = region_code.upper()
-        found = self._campaigns.get(slug)
-        ids = self._deputies.get((slug, code))
-        if found and ids and found[0] > now and ids[0] > now:
-            return found[1], list(ids[1])
         campaign = await flow.get_open_campaign(session, slug=slug)
         deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
         snapshot = OpenCampaign.of(campaign)
