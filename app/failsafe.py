@@ -56,7 +56,8 @@ class FailsafeMiddleware:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            # A plain Starlette route inside an included router leaves the router as the route.
+            # FastAPI's router names its own routes in the scope; a plain Starlette route (the
+            # submit page) is named by its endpoint.
             route = getattr(scope.get("route"), "path", None) or getattr(
                 scope.get("endpoint"), "__qualname__", "?"
             )
