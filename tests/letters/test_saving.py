@@ -109,6 +109,16 @@ async def test_insert_and_commit_wants_every_column_with_a_default(
     assert await _counts(session) == (0, 0)
 
 
+async def test_insert_and_commit_writes_rows_on_either_database(
+    session: AsyncSession, engine: AsyncEngine
+) -> None:
+    # SQLite: the driver's one trip; PostgreSQL (the benchmark's seeding): a Core transaction.
+    submitted, email = await _submitted(session)
+    tables = cast(Table, Submission.__table__), cast(Table, ConfirmationEmail.__table__)
+    await insert_and_commit(engine, list(zip(tables, (submitted.row, email), strict=True)))
+    assert await _counts(session) == (1, 1)
+
+
 async def test_a_failed_submission_row_leaves_no_email(
     session: AsyncSession, engine: AsyncEngine
 ) -> None:
