@@ -164,6 +164,15 @@ def _probes(r: Running) -> list[Probe]:
             True,
             (("headers", bearer),),
         ),
+        # A write's session begins in its dependency (on SQLite: BEGIN IMMEDIATE there).
+        Probe(
+            "cancel (form)",
+            "POST",
+            f"/status/{status}/cancel",
+            303,
+            False,
+            (("data", {"all": "yes"}),),
+        ),
         Probe("health", "GET", "/healthz", 200, True),
     ]
 
@@ -273,7 +282,7 @@ async def test_sqlite_file_that_cannot_be_opened_is_503_then_recovers(tmp_path: 
     url = f"sqlite+aiosqlite:///{database}"
     await asyncio.to_thread(migrate.upgrade, url)
     async with running(_settings(url)) as r:
-        probes = [p for p in _probes(r) if p.method == "GET"]
+        probes = _probes(r)
         # Every connection of the app is closed; then the file is away (moved, a directory in
         # its place: "unable to open database file"), as on a volume that went missing.
         await r.app.state.engine.dispose()
