@@ -40,6 +40,7 @@ from app.campaigns import service as campaigns_service
 from app.campaigns.models import AppealVersion, Campaign, CampaignStatus, VersionStatus
 from app.config import Settings
 from app.db import utcnow
+from app.delivery import service as delivery_service
 from app.deputies import service as deputies_service
 from app.deputies.models import Deputy, Legislature, Region
 from app.errors import Conflict, Gone, NotFound
@@ -409,6 +410,9 @@ async def erase(session: AsyncSession, *, token: str) -> int:
     """
     status = await get_status(session, token=token)
     submission = status.submission
+    await delivery_service.erase_sink_messages(
+        session, letter_ids=submission.letter_ids, address=submission.email
+    )
     if submission.letter_ids:
         await letters_service.cancel_letters(session, letter_ids=submission.letter_ids)
     now = utcnow()
