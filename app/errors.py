@@ -88,7 +88,7 @@ class Gone(AppError):
 
 class Unavailable(AppError):
     """The database (or the network to it) is away for now: app.failsafe answers this for every
-    request that meets an outage (app.outage), with Retry-After."""
+    request that meets an outage (app.failsafe.is_outage), with Retry-After."""
 
     status_code = 503
     code = "unavailable"

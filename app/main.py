@@ -22,14 +22,13 @@ from app.delivery import routes as delivery_routes
 from app.delivery.embedded import embedded_delivery
 from app.deputies import routes as deputies_routes
 from app.errors import AppError, Unauthorized, Unavailable
-from app.failsafe import FailsafeMiddleware
+from app.failsafe import RETRY_AFTER, FailsafeMiddleware, OutageLog
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
 from app.letters import routes as letters_routes
 from app.letters.cache import IntakeCache
 from app.letters.tasks import periodic_purge
 from app.letters.web import BodyLimitMiddleware
-from app.outage import RETRY_AFTER, OutageLog
 from app.ratelimit import RateLimiter
 from app.security import SecurityHeadersMiddleware
 from app.staff import routes as staff_routes

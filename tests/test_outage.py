@@ -27,9 +27,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from app import migrate
 from app.config import Settings
 from app.db import Base, create_engine, create_sessionmaker
+from app.failsafe import is_outage
 from app.letters.submissions import ConfirmationEmail
 from app.main import create_app
-from app.outage import is_outage
 from app.staff.models import Role
 from tests.factories import create_api_token, create_staff
 from tests.letters.conftest import LINK, World, api_body, form, make_world
