@@ -25,7 +25,8 @@ from app.errors import AppError, TooManyRequests, Unauthorized
 from app.failsafe import FailsafeMiddleware
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
-from app.letters import routes as letters_routes
+from app.letters import api as letters_api
+from app.letters import pages as letters_pages
 from app.letters.cache import IntakeCache
 from app.letters.tasks import periodic_purge
 from app.letters.web import BodyLimitMiddleware
@@ -156,8 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(i18n_routes.router)
     # The citizen flow owns "/" (the home page); the registry keeps /regions.
-    app.include_router(letters_routes.api)
-    app.include_router(letters_routes.pages)
+    app.include_router(letters_api.api)
+    app.include_router(letters_pages.pages)
     app.include_router(deputies_routes.api)
     app.include_router(deputies_routes.pages)
     app.include_router(staff_routes.api)
@@ -169,8 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats_routes.public_api)
     app.include_router(stats_routes.api)
     app.include_router(stats_routes.pages)
-    # The busiest route first (the router tries each route in order): see routes.submit_page.
-    app.router.routes.insert(0, letters_routes.submit_route)
+    # The busiest route first (the router tries each route in order): see pages.submit_page.
+    app.router.routes.insert(0, letters_pages.submit_route)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> JSONResponse:
