@@ -36,6 +36,7 @@ from app.staff import routes as staff_routes
 from app.staff.throttle import LoginThrottle
 from app.staff.web import login_redirect_target
 from app.stats import routes as stats_routes
+from app.stats import service as stats_service
 from app.templating import STATIC_DIR, templates
 
 logger = logging.getLogger("appeals")
@@ -140,6 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Set after each submission: the embedded worker's confirmation sender wakes at once.
     outbox_wake = app.state.outbox_wake = asyncio.Event()
     app.state.intake_cache = IntakeCache(settings.campaign_cache_seconds)
+    # The counter on the citizen's home and campaign pages: statistics sit above letters, so the
+    # pages get it from here rather than import it (app.letters.pages.LettersSent).
+    app.state.letters_sent = stats_service.letters_sent
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
     # The last added is the outermost: failsafe answers inside the language and security layers.
