@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from app.config import Settings
 from app.dependencies import SessionDep
 from app.errors import Forbidden, InvalidInput, Unauthorized
-from app.staff import service
+from app.staff import accounts, api_tokens, sessions
 from app.staff.models import Role, StaffMember
 from app.templating import templates
 
@@ -76,18 +76,18 @@ async def optional_auth(request: Request, session: SessionDep) -> Auth | None:
     if request.url.path.startswith("/api/"):
         raw = await _bearer(request)
         if raw is not None:
-            staff = await service.staff_for_api_token(session, raw=raw)
+            staff = await api_tokens.staff_for_api_token(session, raw=raw)
             if staff is None:
                 raise Unauthorized("The API token is invalid, expired or revoked.")
             return Auth(staff=staff, session_token=None, csrf_token=None)
     token = request.cookies.get(SESSION_COOKIE, "")
-    staff = await service.staff_for_session(session, token=token) if token else None
+    staff = await sessions.staff_for_session(session, token=token) if token else None
     if staff is None:
         return None
     return Auth(
         staff=staff,
         session_token=token,
-        csrf_token=service.csrf_token_for(token, settings=settings),
+        csrf_token=sessions.csrf_token_for(token, settings=settings),
     )
 
 
@@ -111,7 +111,7 @@ async def require_auth(
         raise Unauthorized("Please log in.")
     if request.method in UNSAFE_METHODS and auth.session_token is not None:
         submitted = await _submitted_csrf(request)
-        if not service.csrf_valid(auth.session_token, submitted, settings=settings_of(request)):
+        if not sessions.csrf_valid(auth.session_token, submitted, settings=settings_of(request)):
             raise Forbidden("The form's security token is missing or wrong: reload the page.")
     return auth
 
@@ -123,7 +123,7 @@ def role(*roles: Role) -> Any:
     """A dependency: the authenticated member, who must hold one of these roles (else 403)."""
 
     async def dependency(auth: AuthDep) -> Auth:
-        service.require(auth.staff, *roles)
+        accounts.require(auth.staff, *roles)
         return auth
 
     return Depends(dependency)
