@@ -21,9 +21,9 @@ from app.staff.accounts import (
 from app.staff.api_tokens import (
     API_TOKEN_PREFIX,
     create_api_token,
+    find_api_token,
     list_api_tokens,
     revoke_api_token,
-    staff_for_api_token,
 )
 from app.staff.audit_log import list_audit, record
 from app.staff.passwords import (
@@ -58,6 +58,7 @@ __all__ = [
     "csrf_valid",
     "disable_totp",
     "end_session",
+    "find_api_token",
     "get_staff",
     "get_staff_by_email",
     "hash_password",
@@ -70,7 +71,6 @@ __all__ = [
     "require",
     "revoke_api_token",
     "set_password",
-    "staff_for_api_token",
     "staff_for_session",
     "start_session",
     "totp_uri",
