@@ -9,12 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.campaigns import audit, rendering
+from app.campaigns import audit, hooks, rendering
 from app.campaigns.models import AppealText, AppealVersion, Campaign, CampaignStatus, VersionStatus
 from app.campaigns.schemas import CampaignIn
 from app.campaigns.states import move_campaign
 from app.db import utcnow
-from app.delivery import service as delivery_service
 from app.deputies.models import Region
 from app.errors import Conflict, InvalidInput, NotFound
 from app.staff import service as staff_service
@@ -187,9 +186,9 @@ async def set_campaign_status(
     # Pausing stops the sending of letters already made; publishing again resumes it. Closing
     # only ends new submissions: the letters made go out (or stay paused, if they were).
     if status == CampaignStatus.paused:
-        await delivery_service.pause_campaign(session, campaign_id=campaign.id, reason="paused")
+        await hooks.delivery.get().pause_campaign(session, campaign_id=campaign.id, reason="paused")
     elif status == CampaignStatus.published and was_paused:
-        await delivery_service.resume_campaign(session, campaign_id=campaign.id)
+        await hooks.delivery.get().resume_campaign(session, campaign_id=campaign.id)
     await session.flush()
     await audit.record(
         session,

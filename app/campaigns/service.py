@@ -13,13 +13,14 @@ Roles are enforced in those modules (not only in the routes), so that every call
 or command line, gets the same rules: editors write, lawyers vet (never their own wording),
 admins and editors change a campaign's status.
 
-Hook points for the letters and delivery engine:
+Hook points for the letters and delivery floors above (they import campaigns, never the
+reverse):
 - `choose_version(session, campaign_id=, deputy_id=)` picks the approved version a new letter
   uses (variants in turn per deputy); the letter stores that version's id.
 - `render_letter(version, deputy=, citizen=, date=)` renders its subject and body.
 - `withdraw_approval(...)` holds the version's letters and `set_campaign_status(...)` pauses or
-  resumes a campaign's sending; `version_is_sendable(session, version_id=)` says whether a
-  version's letters may be sent.
+  resumes a campaign's sending, through the hooks those floors register (app.campaigns.hooks);
+  `version_is_sendable(session, version_id=)` says whether a version's letters may be sent.
 """
 
 from __future__ import annotations

@@ -10,15 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.campaigns import audit
+from app.campaigns import audit, hooks
 from app.campaigns.lifecycle import approved_versions
 from app.campaigns.models import AppealText, AppealVersion, CampaignStatus, VersionStatus
 from app.campaigns.states import move_campaign, move_version
 from app.campaigns.texts import get_version
 from app.db import utcnow
-from app.delivery import service as delivery_service
 from app.errors import Conflict, Forbidden, InvalidInput
-from app.letters import service as letters_service
 from app.staff import service as staff_service
 from app.staff.models import Role, StaffMember
 
@@ -133,7 +131,7 @@ async def withdraw_approval(
     version.withdrawal_comment = comment.strip()
     # In the same transaction: every letter of this version not yet in a worker's hands is held
     # until a lawyer releases or cancels it. A letter already being sent at this instant finishes.
-    held = await letters_service.hold_version_letters(session, appeal_version_id=version.id)
+    held = await hooks.letters.get().hold_version_letters(session, appeal_version_id=version.id)
     await session.flush()
     await audit.record(
         session,
@@ -153,7 +151,7 @@ async def withdraw_approval(
     ):
         campaign_before = audit.campaign_status_state(campaign)
         move_campaign(campaign, CampaignStatus.paused)
-        await delivery_service.pause_campaign(
+        await hooks.delivery.get().pause_campaign(
             session, campaign_id=campaign.id, reason="no approved text"
         )
         await session.flush()
@@ -170,7 +168,7 @@ async def withdraw_approval(
 
 async def held_letters(session: AsyncSession, *, version_id: int) -> int:
     """How many letters of this version wait for a lawyer's decision."""
-    return await letters_service.count_held(session, appeal_version_id=version_id)
+    return await hooks.letters.get().count_held(session, appeal_version_id=version_id)
 
 
 async def decide_held_letters(
@@ -182,10 +180,11 @@ async def decide_held_letters(
     version = await get_version(session, version_id=version_id)
     if version.status != VersionStatus.withdrawn:
         raise Conflict("Only the letters of a withdrawn version are held.", field="version")
+    letters = hooks.letters.get()
     if release:
-        moved = await letters_service.release_version_letters(session, appeal_version_id=version.id)
+        moved = await letters.release_version_letters(session, appeal_version_id=version.id)
     else:
-        moved = await letters_service.cancel_version_letters(session, appeal_version_id=version.id)
+        moved = await letters.cancel_version_letters(session, appeal_version_id=version.id)
     await audit.record(
         session,
         actor=actor,
