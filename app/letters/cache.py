@@ -24,7 +24,7 @@ from app.campaigns.models import Campaign
 from app.deputies import service as deputies_service
 from app.errors import Conflict
 from app.i18n import gettext as _
-from app.letters import flow
+from app.letters import open_campaigns
 from app.letters.bulk import DeputyCard, VersionText
 
 
@@ -86,15 +86,17 @@ class IntakeCache:
     async def campaign_and_deputies(
         self, session: AsyncSession, *, slug: str, region_code: str
     ) -> tuple[OpenCampaign, list[int]]:
-        """The open campaign (NotFound or Gone as flow.get_open_campaign) and the ids of its
-        deputies in the region (none if it does not target the region)."""
+        """The open campaign (NotFound or Gone as open_campaigns.get_open_campaign) and the ids
+        of its deputies in the region (none if it does not target the region)."""
         held = self.held_campaign_and_deputies(slug=slug, region_code=region_code)
         if held is not None:
             return held
         now = self._fresh()
         code = region_code.upper()
-        campaign = await flow.get_open_campaign(session, slug=slug)
-        deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
+        campaign = await open_campaigns.get_open_campaign(session, slug=slug)
+        deputy_ids = await open_campaigns.campaign_deputy_ids(
+            session, campaign=campaign, region_code=code
+        )
         snapshot = OpenCampaign.of(campaign)
         if self.ttl > 0:
             self._campaigns[slug] = (now + self.ttl, snapshot)
@@ -104,14 +106,14 @@ class IntakeCache:
     async def campaign_texts(
         self, session: AsyncSession, *, campaign_id: int, fresh: bool = False
     ) -> CampaignTexts:
-        """The open campaign (NotFound or Gone as flow.get_open_campaign) and its approved texts
-        (Conflict if there are none); read from the database when `fresh`."""
+        """The open campaign (NotFound or Gone as open_campaigns.get_open_campaign) and its
+        approved texts (Conflict if there are none); read from the database when `fresh`."""
         now = self._fresh()
         found = self._texts.get(campaign_id)
         if found and found[0] > now and not fresh:
             return found[1]
-        campaign = await flow.get_open_campaign(
-            session, slug=await flow.campaign_slug(session, campaign_id)
+        campaign = await open_campaigns.get_open_campaign(
+            session, slug=await open_campaigns.campaign_slug(session, campaign_id)
         )
         versions = await campaigns_service.approved_versions(session, campaign_id=campaign_id)
         if not versions:

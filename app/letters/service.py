@@ -15,22 +15,12 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import mail
 from app.config import Settings, get_settings
 from app.db import utcnow
-from app.delivery import message as delivery_message
 from app.deputies.models import Deputy
 from app.letters import hooks
 from app.letters.models import Letter, LetterMessage, LetterStatus, sources
-
-
-def _dkim_key(settings: Settings) -> delivery_message.DkimKey | None:
-    if not settings.dkim_configured:
-        return None
-    return delivery_message.load_dkim_key(
-        str(settings.dkim_selector),
-        str(settings.dkim_domain),
-        str(settings.dkim_private_key_path),
-    )
 
 
 async def create_letter(
@@ -50,12 +40,12 @@ async def create_letter(
 ) -> Letter:
     """Queue a letter to `deputy`: build and store its message bytes and Message-ID now."""
     settings = settings or get_settings()
-    sender_email = delivery_message.check_address(sender_email.strip(), field="sender_email")
-    recipient = delivery_message.check_address(deputy.email.strip(), field="deputy.email")
-    sender_name = delivery_message.clean_text(sender_name)
+    sender_email = mail.check_address(sender_email.strip(), field="sender_email")
+    recipient = mail.check_address(deputy.email.strip(), field="deputy.email")
+    sender_name = mail.clean_text(sender_name)
     now = utcnow()
-    message_id = delivery_message.new_message_id(settings.mail_from)
-    message = delivery_message.build_message(
+    message_id = mail.new_message_id(settings.mail_from)
+    message = mail.build_message(
         mail_from=settings.mail_from,
         sender_name=sender_name,
         sender_email=sender_email if reply_to else None,
@@ -67,14 +57,14 @@ async def create_letter(
         campaign_title=campaign_title,
         message_id=message_id,
         date=now,
-        dkim=_dkim_key(settings),
+        dkim=mail.dkim_key(settings),
     )
     letter = Letter(
         campaign_id=campaign_id,
         appeal_version_id=appeal_version_id,
         deputy_id=deputy.id,
         recipient_email=recipient,
-        recipient_domain=delivery_message.address_domain(recipient),
+        recipient_domain=mail.address_domain(recipient),
         message_id=message_id,
         body=LetterMessage(message=message),
         sender_name=sender_name,
