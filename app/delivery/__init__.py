@@ -4,4 +4,15 @@ It sends the message bytes stored with each letter (built by app.mail when the l
 it owns the SMTP pool and the reading of replies (smtp.py), the pacing shared by all workers and
 the breaker (pacing.py), the worker loop (worker.py), the local sink (sink.py), the retention
 purge, the Prometheus metrics and the `appeals worker` and `appeals delivery` commands.
+
+Importing the package registers its service as the hook campaigns call to pause and resume a
+campaign's sending (app.campaigns.hooks) and the one letters call to stop or resume the sending
+of held and cancelled letters (app.letters.hooks).
 """
+
+from app.campaigns import hooks as _campaigns_hooks
+from app.delivery import service as _service
+from app.letters import hooks as _letters_hooks
+
+_campaigns_hooks.delivery.register(_service)
+_letters_hooks.delivery.register(_service)

@@ -7,8 +7,8 @@ confirmed, and the confirmation checks that the campaign is open, its approved v
 deputies against the database inside its own write transaction (see confirmation.confirm); a
 change of the campaign's title or address rule reaches other processes within `ttl`. So the snapshot
 may lag a staff action by at most `ttl` seconds in other processes, and not at all in this one:
-every staff action on a campaign, text or version bumps `campaigns_service.generation`, which
-empties the snapshot here. Failures (no such campaign, not open) are never kept.
+every staff action on a campaign, text or version bumps the counter `campaigns_service.generation()`
+reads, which empties the snapshot here. Failures (no such campaign, not open) are never kept.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class CampaignTexts:
 class IntakeCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._generation = campaigns_service.generation
+        self._generation = campaigns_service.generation()
         self._campaigns: dict[str, tuple[float, OpenCampaign]] = {}
         self._deputies: dict[tuple[str, str], tuple[float, tuple[int, ...]]] = {}
         self._texts: dict[int, tuple[float, CampaignTexts]] = {}
@@ -61,9 +61,9 @@ class IntakeCache:
 
     def _fresh(self) -> float:
         """Now; everything is forgotten first if a staff action happened in this process."""
-        if self._generation != campaigns_service.generation:
+        if self._generation != campaigns_service.generation():
             self.clear()
-            self._generation = campaigns_service.generation
+            self._generation = campaigns_service.generation()
         return time.monotonic()
 
     def clear(self) -> None:

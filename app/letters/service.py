@@ -1,5 +1,10 @@
 """Letters: creation (the message bytes are built here, once), hold, release and cancellation.
 
+Holding, releasing and cancelling letters also tell delivery (a letter on the wire right now
+must not be recorded as if nothing happened), through app.letters.hooks: delivery stands above
+letters and registers itself there. Campaigns' vetting reaches the version functions the same
+way (app.campaigns.hooks; registered in app/letters/__init__.py).
+
 Services flush; the caller (request or worker loop) commits.
 """
 
@@ -13,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import mail
 from app.config import Settings, get_settings
 from app.db import utcnow
-from app.delivery import service as delivery_service
 from app.deputies.models import Deputy
+from app.letters import hooks
 from app.letters.models import Letter, LetterMessage, LetterStatus, sources
 
 
@@ -101,7 +106,9 @@ async def hold_version_letters(session: AsyncSession, *, appeal_version_id: int)
     Letters a worker holds at this moment (`sending`) cannot be recalled from the wire: those
     delivered stay sent, the others become held when the worker records them.
     """
-    await delivery_service.stop_version(session, appeal_version_id=appeal_version_id, cancel=False)
+    await hooks.delivery.get().stop_version(
+        session, appeal_version_id=appeal_version_id, cancel=False
+    )
     return await _bulk_move(
         session,
         LetterStatus.held,
@@ -112,7 +119,7 @@ async def hold_version_letters(session: AsyncSession, *, appeal_version_id: int)
 
 async def release_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
     """Queue the version's held letters again (approval restored); returns how many."""
-    await delivery_service.resume_version(session, appeal_version_id=appeal_version_id)
+    await hooks.delivery.get().resume_version(session, appeal_version_id=appeal_version_id)
     return await _bulk_move(
         session,
         LetterStatus.queued,
@@ -125,7 +132,9 @@ async def release_version_letters(session: AsyncSession, *, appeal_version_id: i
 async def cancel_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
     """Cancel the version's unsent letters for good; returns how many (letters on the wire now:
     as for a hold, but they become cancelled)."""
-    await delivery_service.stop_version(session, appeal_version_id=appeal_version_id, cancel=True)
+    await hooks.delivery.get().stop_version(
+        session, appeal_version_id=appeal_version_id, cancel=True
+    )
     return await _bulk_move(
         session,
         LetterStatus.cancelled,
@@ -149,7 +158,7 @@ async def cancel_letters(session: AsyncSession, *, letter_ids: Sequence[int]) ->
             )
         )
     )
-    await delivery_service.stop_letters(session, letter_ids=on_the_wire)
+    await hooks.delivery.get().stop_letters(session, letter_ids=on_the_wire)
     return await _bulk_move(
         session,
         LetterStatus.cancelled,
