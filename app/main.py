@@ -25,7 +25,8 @@ from app.errors import AppError, Unauthorized, Unavailable
 from app.failsafe import RETRY_AFTER, FailsafeMiddleware, OutageLog
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
-from app.letters import routes as letters_routes
+from app.letters import api as letters_api
+from app.letters import pages as letters_pages
 from app.letters.cache import IntakeCache
 from app.letters.tasks import periodic_purge
 from app.letters.web import BodyLimitMiddleware
@@ -35,6 +36,7 @@ from app.staff import routes as staff_routes
 from app.staff.throttle import LoginThrottle
 from app.staff.web import login_redirect_target
 from app.stats import routes as stats_routes
+from app.stats import service as stats_service
 from app.templating import STATIC_DIR, templates
 
 logger = logging.getLogger("appeals")
@@ -154,6 +156,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Set after each submission: the embedded worker's confirmation sender wakes at once.
     outbox_wake = app.state.outbox_wake = asyncio.Event()
     app.state.intake_cache = IntakeCache(settings.campaign_cache_seconds)
+    # The counter on the citizen's home and campaign pages: statistics sit above letters, so the
+    # pages get it from here rather than import it (app.letters.pages.LettersSent).
+    app.state.letters_sent = stats_service.letters_sent
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
     # An outage is logged when a request first meets it, and when a connection opens again.
@@ -176,8 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(i18n_routes.router)
     # The citizen flow owns "/" (the home page); the registry keeps /regions.
-    app.include_router(letters_routes.api)
-    app.include_router(letters_routes.pages)
+    app.include_router(letters_api.api)
+    app.include_router(letters_pages.pages)
     app.include_router(deputies_routes.api)
     app.include_router(deputies_routes.pages)
     app.include_router(staff_routes.api)
@@ -189,8 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats_routes.public_api)
     app.include_router(stats_routes.api)
     app.include_router(stats_routes.pages)
-    # The busiest route first (the router tries each route in order): see routes.submit_page.
-    app.router.routes.insert(0, letters_routes.submit_route)
+    # The busiest route first (the router tries each route in order): see pages.submit_page.
+    app.router.routes.insert(0, letters_pages.submit_route)
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> JSONResponse:

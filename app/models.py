@@ -1,4 +1,7 @@
-"""Every domain's models, imported in one place so that Alembic sees the whole schema."""
+"""Every domain's models, imported in one place so that Alembic sees the whole schema.
+
+Importing letters and delivery also registers their hooks (app/hooks.py; tests/test_hooks.py).
+"""
 
 from app.campaigns.models import AppealText, AppealVersion, Campaign, VersionRotation
 from app.db import Base

@@ -22,10 +22,9 @@ from pathlib import Path
 import aiosmtplib
 from sqlalchemy import func, insert, select, text
 
-from app import migrate
+from app import mail, migrate
 from app.config import Settings
 from app.db import create_engine, utcnow
-from app.delivery import message as delivery_message
 from app.deputies.models import Deputy, Legislature, Region
 from app.letters.models import Letter, LetterMessage, LetterStatus
 from tests.databases import fresh_database
@@ -112,8 +111,8 @@ async def _create_letters(url: str, n: int) -> tuple[float, list[tuple[str, byte
         body = "Уважаемый Пётр Сергеевич!\n\n" + "Прошу сохранить больницу в нашем посёлке. " * 40
         for i in range(n):
             deputy_id, email = deputies[i % len(deputies)]
-            message_id = delivery_message.new_message_id(MAIL_FROM)
-            message = delivery_message.build_message(
+            message_id = mail.new_message_id(MAIL_FROM)
+            message = mail.build_message(
                 mail_from=MAIL_FROM,
                 sender_name=f"Мария Петрова {i}",
                 sender_email=f"citizen{i}@example.com",

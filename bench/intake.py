@@ -41,7 +41,7 @@ from app import migrate
 from app.campaigns.models import CampaignStatus, VersionStatus
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, insert_and_commit
-from app.letters import flow
+from app.letters import flow, open_campaigns
 from app.letters.models import Letter
 from app.letters.schemas import SenderIn
 from app.letters.submissions import ConfirmationEmail, Submission
@@ -137,8 +137,8 @@ async def _pending(url: str, settings: Settings, count: int, path: Path) -> None
     tokens = []
     try:
         async with create_sessionmaker(engine)() as session:
-            campaign = await flow.get_open_campaign(session, slug="bench")
-            deputy_ids = await flow.campaign_deputy_ids(
+            campaign = await open_campaigns.get_open_campaign(session, slug="bench")
+            deputy_ids = await open_campaigns.campaign_deputy_ids(
                 session, campaign=campaign, region_code="RU-BEN"
             )
             for n in range(count):

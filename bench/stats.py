@@ -38,7 +38,7 @@ from app.db import create_engine, create_sessionmaker
 from app.deputies import importer
 from app.deputies.models import Deputy, Legislature
 from app.letters.models import Letter
-from app.stats import charts
+from app.stats import charts, consistency
 from app.stats import service as stats_service
 from app.stats.models import DeputyDayCount
 from app.stats.schemas import StatsFilter
@@ -182,7 +182,7 @@ async def _dashboard(session: AsyncSession, scope: stats_service.Scope) -> None:
 
 async def _alternative(session: AsyncSession) -> None:
     """What the dashboard would run without counters: grouped queries over the letters."""
-    day = stats_service._day_of(session)
+    day = consistency.day_of(session)
     await session.execute(select(Letter.status, func.count()).group_by(Letter.status))
     await session.execute(
         select(Legislature.region_id, Letter.status, func.count())

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import DEFAULT_DATABASE_URL, Settings, local_secret_key
-from app.delivery.message import new_message_id
 from app.letters.models import Letter
+from app.mail import new_message_id
 
 
 def test_defaults_to_sqlite_under_var(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.campaigns import service
+from app.campaigns import lifecycle, texts, vetting
 from app.campaigns.models import Campaign, CampaignStatus
 from app.campaigns.schemas import CampaignIn
 from app.config import Settings
@@ -64,24 +64,25 @@ async def create_sample_campaign(session: AsyncSession, *, settings: Settings) -
         session, email="sample-lawyer@appeals.example.org", role=Role.lawyer,
         name="Юрист (пример)", settings=settings,
     )  # fmt: skip
-    campaign = await service.create_campaign(
+    campaign = await lifecycle.create_campaign(
         session,
         data=CampaignIn(
             slug=SLUG,
             title="Сохраним районные больницы",
             description=(
                 "Пример кампании: письмо региональным депутатам о сохранении районных больниц. "
-                "Письма уходят в локальный приёмник, а не депутатам."
+                "Пока не настроен почтовый сервер для отправки (APPEALS_SMTP_HOST), письма "
+                "уходят в локальный приёмник, а не депутатам; с ним — по адресам из реестра."
             ),
         ),
         actor=editor,
     )
-    version = await service.create_text(
+    version = await texts.create_text(
         session, campaign_id=campaign.id, name="Основной текст", subject=SUBJECT, body=BODY,
         actor=editor,
     )  # fmt: skip
-    await service.submit_version(session, version_id=version.id, actor=editor)
-    await service.approve_version(session, version_id=version.id, actor=lawyer)
-    return await service.set_campaign_status(
+    await vetting.submit_version(session, version_id=version.id, actor=editor)
+    await vetting.approve_version(session, version_id=version.id, actor=lawyer)
+    return await lifecycle.set_campaign_status(
         session, campaign_id=campaign.id, status=CampaignStatus.published, actor=editor
     )

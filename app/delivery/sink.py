@@ -23,8 +23,8 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.delivery.message import CAMPAIGN_HEADER
 from app.delivery.models import SinkMessage
+from app.mail import CAMPAIGN_HEADER
 
 logger = logging.getLogger("appeals.delivery.sink")
 

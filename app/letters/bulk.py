@@ -5,7 +5,7 @@ and builds them from plain snapshots of the deputies and the approved texts (`De
 `VersionText`: what a per-process cache can keep between requests), then inserts them all at
 once. With several approved texts (variants), the counters of every deputy move in one upsert
 (VersionRotation rows; the n-th letter to a deputy gets variant (n - 1) mod k, k counted while
-several texts are approved); the messages are built by `delivery.message.build_message`.
+several texts are approved); the messages are built by `app.mail.build_message`.
 tests/letters/test_bulk.py checks that this gives the letters create_letter gives one by one.
 """
 
@@ -26,11 +26,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app import mail
 from app.campaigns import rendering
 from app.campaigns.models import AppealVersion, VersionRotation
 from app.config import Settings
 from app.db import bind_processor, run_sync, utcnow
-from app.delivery import message as delivery_message
 from app.deputies.models import Deputy
 from app.letters.models import Letter, LetterStatus
 
@@ -72,14 +72,6 @@ class VersionText:
         return cls(version.id, version.subject, version.body)
 
 
-def _dkim(settings: Settings) -> delivery_message.DkimKey | None:
-    if not settings.dkim_configured:
-        return None
-    return delivery_message.load_dkim_key(
-        str(settings.dkim_selector), str(settings.dkim_domain), str(settings.dkim_private_key_path)
-    )
-
-
 @dataclass
 class LetterBuilder:
     """Renders and builds the letters of one sender in one campaign (one confirmation)."""
@@ -99,11 +91,9 @@ class LetterBuilder:
     memo: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.sender_email = delivery_message.check_address(
-            self.sender_email.strip(), field="sender_email"
-        )
-        self.sender_name = delivery_message.clean_text(self.sender_name)
-        self._dkim = _dkim(self.settings)
+        self.sender_email = mail.check_address(self.sender_email.strip(), field="sender_email")
+        self.sender_name = mail.clean_text(self.sender_name)
+        self._dkim = mail.dkim_key(self.settings)
         self._citizen = dict(self.citizen)
 
     def build(self, deputy: DeputyCard, version: VersionText) -> dict[str, Any]:
@@ -117,18 +107,18 @@ class LetterBuilder:
             # The campaign's rule was enforced when the version was saved.
             address_allowed=True,
         )
-        recipient = delivery_message.check_address(deputy.email.strip(), field="deputy.email")
+        recipient = mail.check_address(deputy.email.strip(), field="deputy.email")
         mail_from = self.settings.mail_from
-        message_id = delivery_message.new_message_id(mail_from)
+        message_id = mail.new_message_id(mail_from)
         now = self.now
         return {
             "campaign_id": self.campaign_id,
             "appeal_version_id": version.id,
             "deputy_id": deputy.id,
             "recipient_email": recipient,
-            "recipient_domain": delivery_message.address_domain(recipient),
+            "recipient_domain": mail.address_domain(recipient),
             "message_id": message_id,
-            "message": delivery_message.build_message(
+            "message": mail.build_message(
                 mail_from=mail_from,
                 sender_name=self.sender_name,
                 sender_email=self.sender_email if self.reply_to else None,

@@ -7,8 +7,8 @@ confirmed, and the confirmation checks that the campaign is open, its approved v
 deputies against the database inside its own write transaction (see confirmation.confirm); a
 change of the campaign's title or address rule reaches other processes within `ttl`. So the snapshot
 may lag a staff action by at most `ttl` seconds in other processes, and not at all in this one:
-every staff action on a campaign, text or version bumps `campaigns_service.generation`, which
-empties the snapshot here. Failures (no such campaign, not open) are never kept.
+every staff action on a campaign, text or version bumps the counter `campaigns_service.generation()`
+reads, which empties the snapshot here. Failures (no such campaign, not open) are never kept.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from app.campaigns.models import Campaign
 from app.deputies import service as deputies_service
 from app.errors import Conflict
 from app.i18n import gettext as _
-from app.letters import flow
+from app.letters import open_campaigns
 from app.letters.bulk import DeputyCard, VersionText
 
 
@@ -53,7 +53,7 @@ class CampaignTexts:
 class IntakeCache:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._generation = campaigns_service.generation
+        self._generation = campaigns_service.generation()
         self._campaigns: dict[str, tuple[float, OpenCampaign]] = {}
         self._deputies: dict[tuple[str, str], tuple[float, tuple[int, ...]]] = {}
         self._texts: dict[int, tuple[float, CampaignTexts]] = {}
@@ -61,9 +61,9 @@ class IntakeCache:
 
     def _fresh(self) -> float:
         """Now; everything is forgotten first if a staff action happened in this process."""
-        if self._generation != campaigns_service.generation:
+        if self._generation != campaigns_service.generation():
             self.clear()
-            self._generation = campaigns_service.generation
+            self._generation = campaigns_service.generation()
         return time.monotonic()
 
     def clear(self) -> None:
@@ -86,15 +86,17 @@ class IntakeCache:
     async def campaign_and_deputies(
         self, session: AsyncSession, *, slug: str, region_code: str
     ) -> tuple[OpenCampaign, list[int]]:
-        """The open campaign (NotFound or Gone as flow.get_open_campaign) and the ids of its
-        deputies in the region (none if it does not target the region)."""
+        """The open campaign (NotFound or Gone as open_campaigns.get_open_campaign) and the ids
+        of its deputies in the region (none if it does not target the region)."""
         held = self.held_campaign_and_deputies(slug=slug, region_code=region_code)
         if held is not None:
             return held
         now = self._fresh()
         code = region_code.upper()
-        campaign = await flow.get_open_campaign(session, slug=slug)
-        deputy_ids = await flow.campaign_deputy_ids(session, campaign=campaign, region_code=code)
+        campaign = await open_campaigns.get_open_campaign(session, slug=slug)
+        deputy_ids = await open_campaigns.campaign_deputy_ids(
+            session, campaign=campaign, region_code=code
+        )
         snapshot = OpenCampaign.of(campaign)
         if self.ttl > 0:
             self._campaigns[slug] = (now + self.ttl, snapshot)
@@ -104,14 +106,14 @@ class IntakeCache:
     async def campaign_texts(
         self, session: AsyncSession, *, campaign_id: int, fresh: bool = False
     ) -> CampaignTexts:
-        """The open campaign (NotFound or Gone as flow.get_open_campaign) and its approved texts
-        (Conflict if there are none); read from the database when `fresh`."""
+        """The open campaign (NotFound or Gone as open_campaigns.get_open_campaign) and its
+        approved texts (Conflict if there are none); read from the database when `fresh`."""
         now = self._fresh()
         found = self._texts.get(campaign_id)
         if found and found[0] > now and not fresh:
             return found[1]
-        campaign = await flow.get_open_campaign(
-            session, slug=await flow.campaign_slug(session, campaign_id)
+        campaign = await open_campaigns.get_open_campaign(
+            session, slug=await open_campaigns.campaign_slug(session, campaign_id)
         )
         versions = await campaigns_service.approved_versions(session, campaign_id=campaign_id)
         if not versions:

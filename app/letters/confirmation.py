@@ -41,7 +41,7 @@ from app.db import UTCDateTime, begin_write, run_sync, utcnow
 from app.deputies.models import Deputy
 from app.errors import Conflict, Gone
 from app.i18n import gettext as _
-from app.letters import bulk, flow
+from app.letters import bulk, flow, open_campaigns
 from app.letters.cache import CampaignTexts, IntakeCache
 from app.letters.submissions import Submission, SubmissionStatus
 
@@ -79,7 +79,7 @@ _APPROVED = (
         AppealVersion.status == VersionStatus.approved,
         exists().where(
             Campaign.id == bindparam("campaign_id"),
-            *flow.open_clause(bindparam("now", type_=UTCDateTime())),
+            *open_campaigns.open_clause(bindparam("now", type_=UTCDateTime())),
         ),
     )
     .order_by(AppealVersion.id)

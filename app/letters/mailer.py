@@ -21,9 +21,9 @@ import aiosmtplib
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import mail as delivery_message
 from app.config import Settings
 from app.db import begin_write, utcnow
-from app.delivery import message as delivery_message
 from app.letters.submissions import ConfirmationEmail
 
 logger = logging.getLogger("appeals.letters.mailer")

@@ -1,5 +1,10 @@
 """Letters: creation (the message bytes are built here, once), hold, release and cancellation.
 
+Holding, releasing and cancelling letters also tell delivery (a letter on the wire right now
+must not be recorded as if nothing happened), through app.letters.hooks: delivery stands above
+letters and registers itself there. Campaigns' vetting reaches the version functions the same
+way (app.campaigns.hooks; registered in app/letters/__init__.py).
+
 Services flush; the caller (request or worker loop) commits.
 """
 
@@ -10,22 +15,12 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import mail
 from app.config import Settings, get_settings
 from app.db import utcnow
-from app.delivery import message as delivery_message
-from app.delivery import service as delivery_service
 from app.deputies.models import Deputy
+from app.letters import hooks
 from app.letters.models import Letter, LetterMessage, LetterStatus, sources
-
-
-def _dkim_key(settings: Settings) -> delivery_message.DkimKey | None:
-    if not settings.dkim_configured:
-        return None
-    return delivery_message.load_dkim_key(
-        str(settings.dkim_selector),
-        str(settings.dkim_domain),
-        str(settings.dkim_private_key_path),
-    )
 
 
 async def create_letter(
@@ -45,12 +40,12 @@ async def create_letter(
 ) -> Letter:
     """Queue a letter to `deputy`: build and store its message bytes and Message-ID now."""
     settings = settings or get_settings()
-    sender_email = delivery_message.check_address(sender_email.strip(), field="sender_email")
-    recipient = delivery_message.check_address(deputy.email.strip(), field="deputy.email")
-    sender_name = delivery_message.clean_text(sender_name)
+    sender_email = mail.check_address(sender_email.strip(), field="sender_email")
+    recipient = mail.check_address(deputy.email.strip(), field="deputy.email")
+    sender_name = mail.clean_text(sender_name)
     now = utcnow()
-    message_id = delivery_message.new_message_id(settings.mail_from)
-    message = delivery_message.build_message(
+    message_id = mail.new_message_id(settings.mail_from)
+    message = mail.build_message(
         mail_from=settings.mail_from,
         sender_name=sender_name,
         sender_email=sender_email if reply_to else None,
@@ -62,14 +57,14 @@ async def create_letter(
         campaign_title=campaign_title,
         message_id=message_id,
         date=now,
-        dkim=_dkim_key(settings),
+        dkim=mail.dkim_key(settings),
     )
     letter = Letter(
         campaign_id=campaign_id,
         appeal_version_id=appeal_version_id,
         deputy_id=deputy.id,
         recipient_email=recipient,
-        recipient_domain=delivery_message.address_domain(recipient),
+        recipient_domain=mail.address_domain(recipient),
         message_id=message_id,
         body=LetterMessage(message=message),
         sender_name=sender_name,
@@ -111,7 +106,9 @@ async def hold_version_letters(session: AsyncSession, *, appeal_version_id: int)
     Letters a worker holds at this moment (`sending`) cannot be recalled from the wire: those
     delivered stay sent, the others become held when the worker records them.
     """
-    await delivery_service.stop_version(session, appeal_version_id=appeal_version_id, cancel=False)
+    await hooks.delivery.get().stop_version(
+        session, appeal_version_id=appeal_version_id, cancel=False
+    )
     return await _bulk_move(
         session,
         LetterStatus.held,
@@ -122,7 +119,7 @@ async def hold_version_letters(session: AsyncSession, *, appeal_version_id: int)
 
 async def release_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
     """Queue the version's held letters again (approval restored); returns how many."""
-    await delivery_service.resume_version(session, appeal_version_id=appeal_version_id)
+    await hooks.delivery.get().resume_version(session, appeal_version_id=appeal_version_id)
     return await _bulk_move(
         session,
         LetterStatus.queued,
@@ -135,7 +132,9 @@ async def release_version_letters(session: AsyncSession, *, appeal_version_id: i
 async def cancel_version_letters(session: AsyncSession, *, appeal_version_id: int) -> int:
     """Cancel the version's unsent letters for good; returns how many (letters on the wire now:
     as for a hold, but they become cancelled)."""
-    await delivery_service.stop_version(session, appeal_version_id=appeal_version_id, cancel=True)
+    await hooks.delivery.get().stop_version(
+        session, appeal_version_id=appeal_version_id, cancel=True
+    )
     return await _bulk_move(
         session,
         LetterStatus.cancelled,
@@ -159,7 +158,7 @@ async def cancel_letters(session: AsyncSession, *, letter_ids: Sequence[int]) ->
             )
         )
     )
-    await delivery_service.stop_letters(session, letter_ids=on_the_wire)
+    await hooks.delivery.get().stop_letters(session, letter_ids=on_the_wire)
     return await _bulk_move(
         session,
         LetterStatus.cancelled,

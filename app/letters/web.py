@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import mail
 from app.config import Settings
-from app.delivery import message as delivery_message
 from app.errors import AppError, InvalidInput
 from app.i18n import gettext as _
 from app.letters.schemas import SenderIn
@@ -253,7 +253,7 @@ def validate_sender(
         if requires_address and len(form.sender.postal_address) < 5:
             form.errors["postal_address"] = messages["postal_address"]
         try:
-            delivery_message.check_address(form.sender.email, field="email")
+            mail.check_address(form.sender.email, field="email")
         except InvalidInput:
             form.errors["email"] = messages["email"]
     if form.errors:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from app.config import get_settings
 from app.db import create_sessionmaker, engine_for
 from app.errors import AppError, NotFound
-from app.staff import service
+from app.staff import accounts
 from app.staff.models import Role
 from app.staff.schemas import StaffIn
 
@@ -25,7 +25,7 @@ async def _create(email: str, password: str, roles: set[Role], name: str) -> int
     engine = engine_for(settings)
     try:
         async with create_sessionmaker(engine)() as session:
-            staff = await service.create_staff(
+            staff = await accounts.create_staff(
                 session,
                 email=email,
                 password=password,
@@ -74,12 +74,12 @@ async def _set_password(email: str, password: str) -> None:
     engine = engine_for(settings)
     try:
         async with create_sessionmaker(engine)() as session:
-            staff = await service.get_staff_by_email(session, email=email)
+            staff = await accounts.get_staff_by_email(session, email=email)
             if staff is None:
                 raise NotFound(
                     "No staff member with the address {email}.", field="email", email=email
                 )
-            await service.set_password(
+            await accounts.set_password(
                 session, staff=staff, password=password, settings=settings, actor=None
             )
             await session.commit()

@@ -82,6 +82,7 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # To the minute: written at most once a minute, apart from reads (app.staff.api_tokens).
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 

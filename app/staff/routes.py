@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.dependencies import SessionDep
 from app.errors import AppError, Forbidden
-from app.staff import service
+from app.staff import accounts, api_tokens, audit_log, sessions, totp
 from app.staff.models import Role
 from app.staff.schemas import (
     AuditOut,
@@ -99,7 +99,7 @@ async def login_submit(
         raise Forbidden("The form's security token is missing or wrong: reload the page.")
     settings = settings_of(request)
     try:
-        staff = await service.authenticate(
+        staff = await sessions.authenticate(
             session,
             email=email,
             password=password,
@@ -117,7 +117,7 @@ async def login_submit(
             email=email,
             status=exc.status_code,
         )
-    token = await service.start_session(session, staff=staff, settings=settings)
+    token = await sessions.start_session(session, staff=staff, settings=settings)
     await session.commit()
     response = RedirectResponse(
         safe_next(next) or str(request.app.url_path_for("staff_home")), status_code=303
@@ -132,7 +132,7 @@ async def login_submit(
 @pages.post("/logout", name="staff_logout")
 async def logout(request: Request, session: SessionDep, auth: AuthDep) -> Response:
     assert auth.session_token is not None  # pages never take bearer tokens
-    await service.end_session(session, token=auth.session_token, staff=auth.staff)
+    await sessions.end_session(session, token=auth.session_token, staff=auth.staff)
     await session.commit()
     response = _see_other(request, "staff_login")
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -149,11 +149,9 @@ async def home(request: Request, auth: AuthDep) -> HTMLResponse:
 
 @pages.get("/account", response_class=HTMLResponse, name="staff_account")
 async def account_page(request: Request, session: SessionDep, auth: AuthDep) -> HTMLResponse:
-    tokens = await service.list_api_tokens(session, staff=auth.staff)
+    tokens = await api_tokens.list_api_tokens(session, staff=auth.staff)
     uri = (
-        service.totp_uri(auth.staff)
-        if auth.staff.totp_secret and not auth.staff.totp_enabled
-        else ""
+        totp.totp_uri(auth.staff) if auth.staff.totp_secret and not auth.staff.totp_enabled else ""
     )
     return staff_page(
         request,
@@ -165,7 +163,7 @@ async def account_page(request: Request, session: SessionDep, auth: AuthDep) -> 
 
 @pages.post("/account/totp", name="staff_totp_begin")
 async def totp_begin(request: Request, session: SessionDep, auth: AuthDep) -> Response:
-    await service.begin_totp(session, staff=auth.staff)
+    await totp.begin_totp(session, staff=auth.staff)
     await session.commit()
     return _see_other(request, "staff_account")
 
@@ -177,7 +175,7 @@ async def totp_confirm(
     auth: AuthDep,
     code: Annotated[str, Form(max_length=10)],
 ) -> Response:
-    await service.confirm_totp(session, staff=auth.staff, code=code)
+    await totp.confirm_totp(session, staff=auth.staff, code=code)
     await session.commit()
     return _see_other(request, "staff_account")
 
@@ -189,7 +187,7 @@ async def totp_disable(
     auth: AuthDep,
     code: Annotated[str, Form(max_length=10)],
 ) -> Response:
-    await service.disable_totp(session, staff=auth.staff, code=code)
+    await totp.disable_totp(session, staff=auth.staff, code=code)
     await session.commit()
     return _see_other(request, "staff_account")
 
@@ -201,9 +199,9 @@ async def token_create_page(
     auth: AuthDep,
     name: Annotated[str, Form(max_length=100)],
 ) -> HTMLResponse:
-    _, raw = await service.create_api_token(session, staff=auth.staff, name=name)
+    _, raw = await api_tokens.create_api_token(session, staff=auth.staff, name=name)
     await session.commit()
-    tokens = await service.list_api_tokens(session, staff=auth.staff)
+    tokens = await api_tokens.list_api_tokens(session, staff=auth.staff)
     # Shown once, on this response only (not after a redirect: it must not sit in a URL).
     return staff_page(
         request, auth, "staff/account.html", {"tokens": tokens, "totp_uri": "", "new_token": raw}
@@ -214,7 +212,7 @@ async def token_create_page(
 async def token_revoke_page(
     request: Request, session: SessionDep, auth: AuthDep, token_id: IdPath
 ) -> Response:
-    await service.revoke_api_token(session, staff=auth.staff, token_id=token_id)
+    await api_tokens.revoke_api_token(session, staff=auth.staff, token_id=token_id)
     await session.commit()
     return _see_other(request, "staff_account")
 
@@ -224,7 +222,7 @@ async def token_revoke_page(
 
 @pages.get("/members", response_class=HTMLResponse, name="staff_members")
 async def members_page(request: Request, session: SessionDep, auth: Admin) -> HTMLResponse:
-    members = await service.list_staff(session)
+    members = await accounts.list_staff(session)
     return staff_page(
         request, auth, "staff/members.html", {"members": members, "roles": list(Role)}
     )
@@ -241,7 +239,7 @@ async def member_create_page(
     roles: Annotated[list[Role] | None, Form()] = None,
 ) -> Response:
     data = form_model(StaffIn, email=email, name=name, password=password, roles=set(roles or []))
-    await service.create_staff(
+    await accounts.create_staff(
         session,
         email=data.email,
         password=data.password,
@@ -263,7 +261,7 @@ async def member_update_page(
     roles: Annotated[list[Role] | None, Form()] = None,
     is_active: Annotated[bool, Form()] = False,
 ) -> Response:
-    await service.update_staff(
+    await accounts.update_staff(
         session, staff_id=staff_id, roles=set(roles or []), is_active=is_active, actor=auth.staff
     )
     await session.commit()
@@ -278,7 +276,9 @@ async def audit_page(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     per_page = 100
-    entries, total = await service.list_audit(session, limit=per_page, offset=(page - 1) * per_page)
+    entries, total = await audit_log.list_audit(
+        session, limit=per_page, offset=(page - 1) * per_page
+    )
     return staff_page(
         request,
         auth,
@@ -299,7 +299,7 @@ async def me(auth: AuthDep) -> StaffOut:
 @api.get("/members", response_model=list[StaffOut])
 async def list_members(session: SessionDep, auth: Admin) -> list[StaffOut]:
     """Every staff member (admins)."""
-    return [StaffOut.model_validate(m) for m in await service.list_staff(session)]
+    return [StaffOut.model_validate(m) for m in await accounts.list_staff(session)]
 
 
 @api.post("/members", response_model=StaffOut, status_code=201)
@@ -307,7 +307,7 @@ async def create_member(
     request: Request, data: StaffIn, session: SessionDep, auth: Admin
 ) -> StaffOut:
     """Create a staff member (admins)."""
-    staff = await service.create_staff(
+    staff = await accounts.create_staff(
         session,
         email=data.email,
         password=data.password,
@@ -325,7 +325,7 @@ async def update_member(
     staff_id: IdPath, data: StaffUpdate, session: SessionDep, auth: Admin
 ) -> StaffOut:
     """Change a member's name, roles or active flag (admins)."""
-    staff = await service.update_staff(
+    staff = await accounts.update_staff(
         session,
         staff_id=staff_id,
         roles=data.roles,
@@ -345,7 +345,7 @@ async def audit(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditPage:
     """The audit log, newest first (admins)."""
-    entries, total = await service.list_audit(session, limit=limit, offset=offset)
+    entries, total = await audit_log.list_audit(session, limit=limit, offset=offset)
     return AuditPage(total=total, entries=[AuditOut.model_validate(e) for e in entries])
 
 
@@ -353,14 +353,15 @@ async def audit(
 async def list_tokens(session: SessionDep, auth: AuthDep) -> list[TokenOut]:
     """The authenticated member's API tokens."""
     return [
-        TokenOut.model_validate(t) for t in await service.list_api_tokens(session, staff=auth.staff)
+        TokenOut.model_validate(t)
+        for t in await api_tokens.list_api_tokens(session, staff=auth.staff)
     ]
 
 
 @api.post("/tokens", response_model=TokenCreated, status_code=201)
 async def create_token(data: TokenIn, session: SessionDep, auth: AuthDep) -> TokenCreated:
     """A new API token for the authenticated member; the token is in this response only."""
-    token, raw = await service.create_api_token(
+    token, raw = await api_tokens.create_api_token(
         session, staff=auth.staff, name=data.name, days=data.days
     )
     await session.commit()
@@ -372,6 +373,6 @@ async def create_token(data: TokenIn, session: SessionDep, auth: AuthDep) -> Tok
 @api.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(token_id: IdPath, session: SessionDep, auth: AuthDep) -> Response:
     """Revoke one of the authenticated member's tokens."""
-    await service.revoke_api_token(session, staff=auth.staff, token_id=token_id)
+    await api_tokens.revoke_api_token(session, staff=auth.staff, token_id=token_id)
     await session.commit()
     return Response(status_code=204)

@@ -91,7 +91,9 @@ class TokenOut(BaseModel):
     created_at: dt.datetime
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
-    last_used_at: dt.datetime | None
+    last_used_at: dt.datetime | None = Field(
+        description="The token's last use, to the minute: written at most once a minute"
+    )
 
 
 class TokenCreated(TokenOut):

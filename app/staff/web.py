@@ -4,10 +4,15 @@ Pages authenticate with the session cookie only. The API takes the same cookie o
 `Authorization: Bearer apl_…` (a staff member's API token). Every state-changing request that is
 authenticated by the cookie must carry the session's CSRF token: the `csrf_token` form field or
 the `X-CSRF-Token` header. Bearer requests need none: a browser never adds that header by itself.
+Authenticating only reads; a bearer token's last use is noted at most once a minute, on a read in
+a write transaction of its own (never by the read's session, whose autoflush would take SQLite's
+write lock in the middle of a GET).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
@@ -15,11 +20,15 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.dependencies import SessionDep
+from app.db import begin_write, utcnow
+from app.dependencies import WRITE_METHODS, SessionDep
 from app.errors import Forbidden, InvalidInput, Unauthorized
-from app.staff import service
+from app.staff import accounts, api_tokens, sessions
 from app.staff.models import Role, StaffMember
 from app.templating import templates
 
@@ -29,6 +38,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 M = TypeVar("M", bound=BaseModel)
+logger = logging.getLogger("appeals.staff")
 
 
 @dataclass
@@ -76,19 +86,51 @@ async def optional_auth(request: Request, session: SessionDep) -> Auth | None:
     if request.url.path.startswith("/api/"):
         raw = await _bearer(request)
         if raw is not None:
-            staff = await service.staff_for_api_token(session, raw=raw)
-            if staff is None:
-                raise Unauthorized("The API token is invalid, expired or revoked.")
-            return Auth(staff=staff, session_token=None, csrf_token=None)
+            return await _bearer_auth(request, session, raw)
     token = request.cookies.get(SESSION_COOKIE, "")
-    staff = await service.staff_for_session(session, token=token) if token else None
+    staff = await sessions.staff_for_session(session, token=token) if token else None
     if staff is None:
         return None
     return Auth(
         staff=staff,
         session_token=token,
-        csrf_token=service.csrf_token_for(token, settings=settings),
+        csrf_token=sessions.csrf_token_for(token, settings=settings),
     )
+
+
+async def _bearer_auth(request: Request, session: AsyncSession, raw: str) -> Auth:
+    found = await api_tokens.find_api_token(session, raw=raw)
+    if found is None:
+        raise Unauthorized("The API token is invalid, expired or revoked.")
+    token, staff = found
+    now = utcnow()
+    if api_tokens.last_use_due(token, now=now):
+        await _note_use(request, session, token_id=token.id, now=now)
+    return Auth(staff=staff, session_token=None, csrf_token=None)
+
+
+async def _note_use(
+    request: Request, session: AsyncSession, *, token_id: int, now: dt.datetime
+) -> None:
+    """Write an API token's last use, never through a read's session (A read never writes)."""
+    if request.method in WRITE_METHODS:
+        # The request's session already holds its write transaction (get_session's begin_write)
+        # and is committed by the route: the note goes with it.
+        await api_tokens.note_use(session, token_id=token_id, at=now)
+        return
+    # A read: end its transaction (nothing is pending in it), so that its connection is back in
+    # the pool before the write takes one (else a burst of reads could hold every connection
+    # while each waits for a second), then write in a session of its own, queued like any write.
+    await session.commit()
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    try:
+        async with sessionmaker() as writer:
+            await begin_write(writer)
+            await api_tokens.note_use(writer, token_id=token_id, at=now)
+            await writer.commit()
+    except (DBAPIError, SQLAlchemyTimeoutError):
+        # Bookkeeping: the read goes on without it; the next try comes a minute later.
+        logger.warning("could not note the use of API token %s", token_id, exc_info=True)
 
 
 async def _submitted_csrf(request: Request) -> str | None:
@@ -111,7 +153,7 @@ async def require_auth(
         raise Unauthorized("Please log in.")
     if request.method in UNSAFE_METHODS and auth.session_token is not None:
         submitted = await _submitted_csrf(request)
-        if not service.csrf_valid(auth.session_token, submitted, settings=settings_of(request)):
+        if not sessions.csrf_valid(auth.session_token, submitted, settings=settings_of(request)):
             raise Forbidden("The form's security token is missing or wrong: reload the page.")
     return auth
 
@@ -123,7 +165,7 @@ def role(*roles: Role) -> Any:
     """A dependency: the authenticated member, who must hold one of these roles (else 403)."""
 
     async def dependency(auth: AuthDep) -> Auth:
-        service.require(auth.staff, *roles)
+        accounts.require(auth.staff, *roles)
         return auth
 
     return Depends(dependency)

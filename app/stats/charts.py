@@ -19,7 +19,7 @@ matplotlib.rcParams["svg.fonttype"] = "path"
 
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
-from app.stats.service import Counts  # noqa: E402
+from app.stats.figures import Counts  # noqa: E402
 
 COLOURS = {
     "queued": "#9e9e9e",

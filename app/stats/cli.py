@@ -16,8 +16,7 @@ import typer
 from app.config import get_settings
 from app.db import create_sessionmaker, engine_for
 from app.errors import AppError
-from app.stats import export
-from app.stats import service as stats_service
+from app.stats import aggregates, consistency, export, filters
 from app.stats.schemas import ExportFormat, parse_filter
 
 stats_app = typer.Typer(help="Letter statistics: exports and counter checks.", no_args_is_help=True)
@@ -36,10 +35,10 @@ async def _export(
     engine = engine_for(get_settings())
     try:
         async with create_sessionmaker(engine)() as session:
-            scope = await stats_service.resolve(
+            scope = await filters.resolve(
                 session, filter=parse_filter(campaign, region, since, until)
             )
-            batches = stats_service.export_rows(session, scope=scope)
+            batches = aggregates.export_rows(session, scope=scope)
             chunks = export.chunks(fmt, batches, count=count)
             with path.open("wb") as file:
                 async for chunk in chunks:
@@ -117,9 +116,9 @@ async def _check(repair: bool) -> int:
     engine = engine_for(get_settings())
     try:
         async with create_sessionmaker(engine)() as session:
-            problems = await stats_service.discrepancies(session)
+            problems = await consistency.discrepancies(session)
             if problems and repair:
-                await stats_service.recount(session)
+                await consistency.recount(session)
                 await session.commit()
             return len(problems)
     finally:

@@ -15,8 +15,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from app.stats.aggregates import EXPORT_COLUMNS
 from app.stats.schemas import STATUSES, ExportFormat
-from app.stats.service import EXPORT_COLUMNS
 from app.stats.xlsx import Kind, SheetWriter
 
 Batches = AsyncIterator[list[tuple[Any, ...]]]

@@ -25,8 +25,7 @@ from app.i18n import current_language
 from app.i18n import gettext as _
 from app.staff.models import Role
 from app.staff.web import Auth, role, staff_page
-from app.stats import charts, export
-from app.stats import service as stats_service
+from app.stats import aggregates, charts, export, figures, filters, public
 from app.stats.schemas import (
     STATUSES,
     CountsOut,
@@ -56,8 +55,8 @@ async def _scope(
     region: str | None,
     since: str | None,
     until: str | None,
-) -> stats_service.Scope:
-    return await stats_service.resolve(session, filter=parse_filter(campaign, region, since, until))
+) -> filters.Scope:
+    return await filters.resolve(session, filter=parse_filter(campaign, region, since, until))
 
 
 def _query(f: StatsFilter) -> str:
@@ -65,7 +64,7 @@ def _query(f: StatsFilter) -> str:
     return "?" + urlencode(values) if values else ""
 
 
-def _out(counts: list[stats_service.Counts], *, english: bool = False) -> list[CountsOut]:
+def _out(counts: list[figures.Counts], *, english: bool = False) -> list[CountsOut]:
     return [
         CountsOut(
             key=c.key,
@@ -105,7 +104,7 @@ def _public(response: Response) -> None:
 async def public_total(session: SessionDep, response: Response) -> PublicTotalOut:
     """Letters sent through the platform (cached for up to a minute)."""
     _public(response)
-    return PublicTotalOut(letters_sent=await stats_service.letters_sent(session))
+    return PublicTotalOut(letters_sent=await public.letters_sent(session))
 
 
 @public_api.get("/public/{slug}", response_model=PublicTotalOut)
@@ -113,9 +112,9 @@ async def public_campaign_total(
     slug: SlugPath, session: SessionDep, response: Response
 ) -> PublicTotalOut:
     """Letters sent in one published (or paused or closed) campaign."""
-    campaign = await stats_service.public_campaign(session, slug=slug)
+    campaign = await public.public_campaign(session, slug=slug)
     _public(response)
-    sent = await stats_service.letters_sent(session, campaign_id=campaign.id)
+    sent = await public.letters_sent(session, campaign_id=campaign.id)
     return PublicTotalOut(letters_sent=sent, campaign=campaign.slug)
 
 
@@ -123,21 +122,19 @@ async def public_campaign_total(
 
 
 async def _summary(
-    session: AsyncSession, scope: stats_service.Scope, *, english: bool = False
+    session: AsyncSession, scope: filters.Scope, *, english: bool = False
 ) -> SummaryOut:
-    totals = await stats_service.totals(session, scope=scope)
+    totals = await figures.totals(session, scope=scope)
     return SummaryOut(
         filter=scope.filter,
         totals=totals,
         total=sum(totals.values()),
-        by_campaign=_out(await stats_service.by_campaign(session, scope=scope)),
-        by_region=_out(await stats_service.by_region(session, scope=scope), english=english),
-        by_legislature=_out(
-            await stats_service.by_legislature(session, scope=scope), english=english
-        ),
-        by_day=_out(await stats_service.by_day(session, scope=scope)),
-        by_domain=_out(await stats_service.by_domain(session, scope=scope)),
-        top_deputies=_out(await stats_service.top_deputies(session, scope=scope)),
+        by_campaign=_out(await figures.by_campaign(session, scope=scope)),
+        by_region=_out(await figures.by_region(session, scope=scope), english=english),
+        by_legislature=_out(await figures.by_legislature(session, scope=scope), english=english),
+        by_day=_out(await figures.by_day(session, scope=scope)),
+        by_domain=_out(await figures.by_domain(session, scope=scope)),
+        top_deputies=_out(await figures.top_deputies(session, scope=scope)),
     )
 
 
@@ -156,14 +153,14 @@ async def summary(
 
 
 def _export_response(
-    request: Request, fmt: ExportFormat, scope: stats_service.Scope
+    request: Request, fmt: ExportFormat, scope: filters.Scope
 ) -> StreamingResponse:
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
 
     async def body() -> AsyncIterator[bytes]:
         # The response outlives the request's session: the stream opens its own.
         async with sessionmaker() as session:
-            batches = stats_service.export_rows(session, scope=scope)
+            batches = aggregates.export_rows(session, scope=scope)
             async for chunk in export.chunks(fmt, batches):
                 yield chunk
 
@@ -259,13 +256,13 @@ async def chart(
     empty = _("No letters under this filter.")
     svg: bytes
     if name == "days":
-        rows = await stats_service.by_day(session, scope=scope)
+        rows = await figures.by_day(session, scope=scope)
         title = _("Letters per day (UTC), by status")
         svg = await asyncio.to_thread(
             charts.letters_per_day, rows, title=title, labels=labels, empty=empty
         )
     elif name == "regions":
-        rows = await stats_service.by_region(session, scope=scope)
+        rows = await figures.by_region(session, scope=scope)
         if current_language.get() == "en":
             for row in rows:
                 row.label = row.label_en or row.label
@@ -274,7 +271,7 @@ async def chart(
             charts.letters_per_region, rows, title=title, labels=labels, empty=empty
         )
     else:
-        rows = await stats_service.by_domain(session, scope=scope)
+        rows = await figures.by_domain(session, scope=scope)
         title = _("Delivery health by recipient domain: shares of letters")
         svg = await asyncio.to_thread(
             charts.delivery_health, rows, title=title, labels=labels, empty=empty

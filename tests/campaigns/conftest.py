@@ -1,9 +1,11 @@
-"""Campaign test fixtures: a small registry and one staff member per role."""
+"""Campaign test fixtures: a small registry, one staff member per role, and a campaign with a
+text made through the API."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,3 +67,25 @@ async def team(session: AsyncSession) -> Team:
     )
     await session.commit()
     return team
+
+
+BODY = "{{ deputy.salutation }}!\n\nПрошу принять закон.\n\n{{ citizen.full_name }}, {{ date }}"
+
+
+async def campaign_with_text(client: httpx.AsyncClient, team: Team) -> tuple[int, dict[str, int]]:
+    """A campaign the editor makes over the API with one text: its id, the text and version ids."""
+    made = await client.post(
+        "/api/v1/staff/campaigns",
+        json={"slug": "clean-water", "title": "Чистая вода", "description": "Описание"},
+        headers=team.editor.headers,
+    )
+    assert made.status_code == 201, made.text
+    campaign_id = made.json()["id"]
+    text = await client.post(
+        f"/api/v1/staff/campaigns/{campaign_id}/texts",
+        json={"name": "Основной", "subject": "Вода: {{ deputy.surname }}", "body": BODY},
+        headers=team.editor.headers,
+    )
+    assert text.status_code == 201, text.text
+    body = text.json()
+    return campaign_id, {"text": body["id"], "version": body["versions"][0]["id"]}

@@ -130,3 +130,28 @@ async def test_api_release_by_a_lawyer(
     assert response.json() == {"version_id": version_id, "decision": "release", "letters": 2}
     bad = await client.post(f"/api/v1/staff/versions/{version_id}/held/resend", headers=headers)
     assert bad.status_code == 422
+
+
+async def test_a_withdrawal_over_http_holds_letters_and_stops_their_delivery(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    # The whole path through the real app: the route, vetting, and the hooks that letters and
+    # delivery registered (app.campaigns.hooks, app.letters.hooks).
+    campaign_id, version_id = await _published_with_letters(session, settings)
+    lawyer = await create_staff(session, Role.lawyer)
+    token = await create_api_token(session, lawyer)
+    await session.commit()
+    response = await client.post(
+        f"/api/v1/staff/versions/{version_id}/withdraw",
+        json={"comment": "риск"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    assert await _statuses(session) == ["held", "held", "sending"]
+    pauses = {(p.kind, p.key) for p in await session.scalars(select(SendPause))}
+    # The letter on the wire becomes held when its worker records it (version_hold); the
+    # campaign, left without an approved text, stops sending (campaign).
+    assert pauses == {
+        (PauseKind.version_hold, str(version_id)),
+        (PauseKind.campaign, str(campaign_id)),
+    }

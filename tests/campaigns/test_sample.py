@@ -22,6 +22,8 @@ async def test_sample_is_published_with_an_approved_text(
     await session.commit()
     assert campaign is not None
     assert campaign.status == CampaignStatus.published
+    # Where its letters go depends on the relay: the description must say so, not promise the sink.
+    assert "APPEALS_SMTP_HOST" in campaign.description
     [version] = await service.approved_versions(session, campaign_id=campaign.id)
     assert version.reviewed_by_id != version.author_id  # four eyes, as for any text
     deputy = await create_deputy(session)

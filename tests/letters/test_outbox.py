@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import mail
 from app.config import Settings
 from app.db import utcnow
-from app.delivery import message as delivery_message
 from app.letters import mailer
 from app.letters.submissions import ConfirmationEmail
 from app.main import create_app
@@ -159,10 +159,10 @@ def _reference(*, settings: Settings, to: str, subject: str, body: str) -> Email
     """The message as the email package builds it: what confirmation_bytes must equal."""
     message = EmailMessage(policy=SMTP_POLICY)
     message["From"] = settings.mail_from
-    message["To"] = delivery_message.check_address(to, field="email")
-    message["Subject"] = delivery_message.clean_text(subject, limit=200)
+    message["To"] = mail.check_address(to, field="email")
+    message["Subject"] = mail.clean_text(subject, limit=200)
     message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain=delivery_message.address_domain(settings.mail_from))
+    message["Message-ID"] = make_msgid(domain=mail.address_domain(settings.mail_from))
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(body, charset="utf-8")
     return message
@@ -197,7 +197,7 @@ def test_confirmation_bytes_parse_as_the_email_message(to: str, subject: str, bo
     assert isinstance(slow, EmailMessage)
     for name in ("From", "To", "Auto-Submitted", "MIME-Version"):
         assert str(fast[name]) == str(slow[name]), name
-    cleaned = delivery_message.clean_text(subject, limit=200)
+    cleaned = mail.clean_text(subject, limit=200)
     assert str(fast["Subject"]) == cleaned
     if "=?" not in subject:
         assert str(slow["Subject"]) == cleaned

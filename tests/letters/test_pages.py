@@ -6,11 +6,11 @@ import logging
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.letters import routes, saving
+from app.letters import saving
 from app.letters.models import Letter, LetterStatus
 from app.letters.submissions import Submission
 from tests.factories import stored_message
@@ -379,15 +379,3 @@ async def test_confirmation_email_in_the_citizens_language(
     assert body is not None
     assert "within 24 hours" in body.get_content()
     assert "Мария" not in str(english)  # the name is not in the e-mail to the citizen
-
-
-def test_page_paths_are_those_of_url_path_for(citizen_app: FastAPI) -> None:
-    request = Request({"type": "http", "app": citizen_app, "method": "GET", "headers": []})
-    for name, params in (
-        ("check_email", {}),
-        ("confirm_page", {"token": "Ab-1.x_Y"}),
-        ("status_page", {"token": "zz9"}),
-        ("status_page", {"token": "other"}),
-    ):
-        expected = str(citizen_app.url_path_for(name, **params))
-        assert routes._path(request, name, **params) == expected

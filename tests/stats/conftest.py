@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.stats import service as stats_service
+from app.stats import consistency, public
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +20,9 @@ async def _clean_counters(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[None]:
     async with sessionmaker() as session:
-        for model in stats_service.COUNTERS:
+        for model in consistency.COUNTERS:
             await session.execute(delete(model))
         await session.commit()
-    stats_service.clear_public_cache()
+    public.clear_public_cache()
     yield
-    stats_service.clear_public_cache()
+    public.clear_public_cache()

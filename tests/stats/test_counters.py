@@ -13,7 +13,7 @@ from app.config import Settings
 from app.delivery.purge import purge
 from app.letters import service as letters_service
 from app.letters.models import Letter, LetterStatus, move
-from app.stats import service as stats_service
+from app.stats import consistency, figures, filters, public
 from app.stats.models import DeputyDayCount
 from app.stats.schemas import StatsFilter
 from tests.delivery.conftest import Received, SmtpServer, drain, relay_settings, smtp_server
@@ -23,12 +23,12 @@ from tests.factories import create_campaign, create_deputy, create_letter
 
 
 async def _totals(session: AsyncSession) -> dict[str, int]:
-    scope = stats_service.Scope(filter=StatsFilter())
-    return {s: n for s, n in (await stats_service.totals(session, scope=scope)).items() if n}
+    scope = filters.Scope(filter=StatsFilter())
+    return {s: n for s, n in (await figures.totals(session, scope=scope)).items() if n}
 
 
 async def _assert_consistent(session: AsyncSession) -> None:
-    assert await stats_service.discrepancies(session) == []
+    assert await consistency.discrepancies(session) == []
 
 
 async def test_counts_follow_the_state_machine_and_bulk_moves(
@@ -111,13 +111,13 @@ async def test_counts_follow_the_worker_retries_failures_and_the_purge(
     await drain(worker_settings, engine, sessionmaker)
     async with sessionmaker() as session:
         assert await _totals(session) == {"sent": 6, "failed": 3}
-        scope = stats_service.Scope(filter=StatsFilter())
-        domains = {c.key: c for c in await stats_service.by_domain(session, scope=scope)}
+        scope = filters.Scope(filter=StatsFilter())
+        domains = {c.key: c for c in await figures.by_domain(session, scope=scope)}
         assert domains["fail.example.org"].rate("failed") == 1.0
         assert domains["slow.example.org"].counts["sent"] == 3
         await _assert_consistent(session)
-        assert await stats_service.letters_sent(session) == 6
-        assert await stats_service.letters_sent(session, campaign_id=campaign.id) == 6
+        assert await public.letters_sent(session) == 6
+        assert await public.letters_sent(session, campaign_id=campaign.id) == 6
 
     # The purge erases senders and bodies; the counts stay.
     later = settings.model_copy(update={"retention_days": -1})  # every final letter is old
@@ -158,7 +158,7 @@ async def test_recount_rebuilds_the_same_counters(
         await create_letter(session, settings=settings, deputy=deputy)
     await session.commit()
     before = set((await session.execute(select(DeputyDayCount))).scalars())
-    await stats_service.recount(session)
+    await consistency.recount(session)
     await session.commit()
     await _assert_consistent(session)
     after = (await session.execute(select(DeputyDayCount))).scalars().all()

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.campaigns.models import CampaignStatus
 from app.config import Settings
 from app.staff.models import Role, StaffMember
+from app.stats.aggregates import EXPORT_COLUMNS
 from app.stats.schemas import STATUSES
-from app.stats.service import EXPORT_COLUMNS
 from tests.factories import (
     create_api_token,
     create_campaign,

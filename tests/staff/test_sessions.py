@@ -1,13 +1,12 @@
-"""Login, sessions, CSRF, throttling, TOTP and API tokens, over real HTTP through the ASGI app."""
+"""Signing in and out: login, sessions and their cookies, CSRF, throttling, over real HTTP through
+the ASGI app."""
 
 from __future__ import annotations
 
 import re
-import time
 from types import SimpleNamespace
 
 import httpx
-import pyotp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +15,7 @@ from starlette.requests import Request
 from app.config import Settings
 from app.staff.models import AuditEntry, Role, StaffMember, StaffSession
 from app.staff.web import secure_cookies
-from tests.factories import STAFF_PASSWORD, create_api_token, create_staff
+from tests.factories import STAFF_PASSWORD, create_staff
 from tests.staff.auth import csrf_from, login, login_ok
 
 
@@ -212,85 +211,6 @@ async def test_login_throttled_per_client_address(
         assert response.status_code == 401
     response = await login(client, "ed@campaign.example.org")
     assert response.status_code == 429
-
-
-async def test_totp_second_factor(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    staff = await create_staff(session, Role.editor, email="ed@campaign.example.org")
-    await session.commit()
-    csrf = await login_ok(client, "ed@campaign.example.org")
-    assert (await client.post("/staff/account/totp", data={"csrf_token": csrf})).status_code == 303
-    page = await client.get("/staff/account")
-    await session.refresh(staff)
-    assert staff.totp_secret
-    assert staff.totp_secret in page.text
-    totp = pyotp.TOTP(staff.totp_secret)
-    wrong = await client.post(
-        "/staff/account/totp/confirm",
-        data={"csrf_token": csrf, "code": "000000" if totp.now() != "000000" else "111111"},
-    )
-    assert wrong.status_code == 422
-    code = totp.now()
-    confirmed = await client.post(
-        "/staff/account/totp/confirm", data={"csrf_token": csrf, "code": code}
-    )
-    assert confirmed.status_code == 303
-    # Without a code, or replaying the code just used, the login fails.
-    assert (await login(client, "ed@campaign.example.org")).status_code == 401
-    assert (await login(client, "ed@campaign.example.org", code=code)).status_code == 401
-    # The next step's code works (valid one step ahead).
-    next_code = totp.at(time.time() + totp.interval)
-    assert (await login(client, "ed@campaign.example.org", code=next_code)).status_code == 303
-
-
-async def test_api_tokens_for_scripts(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    await create_staff(session, Role.editor, email="ed@campaign.example.org")
-    await session.commit()
-    csrf = await login_ok(client, "ed@campaign.example.org")
-    created = await client.post(
-        "/api/v1/staff/tokens", json={"name": "export script"}, headers={"X-CSRF-Token": csrf}
-    )
-    assert created.status_code == 201
-    raw = created.json()["token"]
-    client.cookies.clear()
-    bearer = {"Authorization": f"Bearer {raw}"}
-    # Bearer requests need no CSRF token.
-    made = await client.post(
-        "/api/v1/staff/campaigns", json={"slug": "s", "title": "T"}, headers=bearer
-    )
-    assert made.status_code == 201
-    listed = await client.get("/api/v1/staff/tokens", headers=bearer)
-    assert "token" not in listed.json()[0]
-    assert listed.json()[0]["last_used_at"] is not None
-    revoked = await client.delete(f"/api/v1/staff/tokens/{created.json()['id']}", headers=bearer)
-    assert revoked.status_code == 204
-    assert (await client.get("/api/v1/staff/me", headers=bearer)).status_code == 401
-    for junk in ("Bearer apl_forged", "Bearer " + "x" * 5000, "Basic Zm9vOmJhcg=="):
-        response = await client.get("/api/v1/staff/me", headers={"Authorization": junk})
-        assert response.status_code == 401
-    # Bearer tokens do not open pages.
-    assert (await client.get("/staff", headers=bearer)).status_code == 303
-
-
-async def test_deactivation_ends_sessions_and_tokens(
-    client: httpx.AsyncClient, session: AsyncSession
-) -> None:
-    admin = await create_staff(session, Role.admin, email="admin@campaign.example.org")
-    editor = await create_staff(session, Role.editor, email="ed@campaign.example.org")
-    admin_token = await create_api_token(session, admin)
-    editor_token = await create_api_token(session, editor)
-    await session.commit()
-    await login_ok(client, "ed@campaign.example.org")
-    assert (await client.get("/api/v1/staff/me")).status_code == 200
-    response = await client.patch(
-        f"/api/v1/staff/members/{editor.id}",
-        json={"is_active": False},
-        headers={"Authorization": f"Bearer {admin_token}"},
-    )
-    assert response.status_code == 200
-    assert (await client.get("/api/v1/staff/me")).status_code == 401
-    headers = {"Authorization": f"Bearer {editor_token}"}
-    assert (await client.get("/api/v1/staff/me", headers=headers)).status_code == 401
-    assert (await login(client, "ed@campaign.example.org")).status_code == 401
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,9 @@
-"""The RFC 5322 message of a letter, assembled by hand once, when the letter is created.
+"""E-mail assembled by hand: the RFC 5322 message of a letter (built once, when the letter is
+created), the header and body encodings the confirmation e-mail reuses, address checks,
+Message-IDs and DKIM signing.
+
+Infrastructure under the domain packages, importing none of them: letters build their messages
+and the confirmation e-mail with it, delivery sends the bytes as stored.
 
 `email.message.EmailMessage` costs about 1.6 ms a letter; the header helpers of the email package
 (RFC 2047 encoded words, address formatting, dates) applied to a fixed layout cost a few dozen
@@ -21,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from app.config import Settings
 from app.errors import InvalidInput
 
 UTF8 = Charset("utf-8")
@@ -47,6 +53,15 @@ class DkimKey:
 @lru_cache(maxsize=4)
 def load_dkim_key(selector: str, domain: str, path: str) -> DkimKey:
     return DkimKey(selector.encode(), domain.encode(), Path(path).read_bytes())
+
+
+def dkim_key(settings: Settings) -> DkimKey | None:
+    """The configured signing key (read once per process), or None when DKIM is not set up."""
+    if not settings.dkim_configured:
+        return None
+    return load_dkim_key(
+        str(settings.dkim_selector), str(settings.dkim_domain), str(settings.dkim_private_key_path)
+    )
 
 
 def clean_text(value: str, *, limit: int = MAX_NAME) -> str:

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from app.delivery import message as delivery_message
+from app import mail
 
 NAMES = [
     "Мария Петрова",
@@ -30,7 +30,7 @@ SUBJECTS = [
 
 
 def _build(name: str, subject: str, memo: dict[tuple[str, ...], str] | None) -> bytes:
-    return delivery_message.build_message(
+    return mail.build_message(
         mail_from="appeals@appeals.example",
         sender_name=name,
         sender_email="maria@example.com",
@@ -57,11 +57,11 @@ def test_memo_gives_the_same_bytes(subject: str) -> None:
         parsed = message_from_bytes(plain, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         assert "Bcc" not in parsed
-        assert str(parsed["Subject"]) == delivery_message.clean_text(subject, limit=998)
+        assert str(parsed["Subject"]) == mail.clean_text(subject, limit=998)
         # Python's address parser puts a space between adjacent encoded words of a long display
         # name (RFC 2047 says to drop it); the characters are all there.
         shown = parsed["Reply-To"].addresses[0].display_name
-        assert shown.replace(" ", "") == delivery_message.clean_text(name).replace(" ", "")
+        assert shown.replace(" ", "") == mail.clean_text(name).replace(" ", "")
         assert parsed["Reply-To"].addresses[0].addr_spec == "maria@example.com"
         assert parsed.get_content().replace("\r\n", "\n") == "Прошу сохранить больницу.\n" * 20
     assert memo  # it was used

@@ -1,4 +1,5 @@
-"""Staff management and the audit log: admins only; the command line creates accounts."""
+"""Staff accounts and the audit log: admins manage both, a deactivated member loses every way in,
+the command line creates accounts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from app.config import get_settings
 from app.db import create_engine
 from app.staff.models import Role, StaffMember
 from tests.factories import STAFF_PASSWORD, create_api_token, create_staff
-from tests.staff.auth import login_ok
+from tests.staff.auth import login, login_ok
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -179,3 +180,25 @@ def test_cli_creates_staff_with_the_password_from_the_environment(
         assert weak.exit_code == 1
     finally:
         get_settings.cache_clear()
+
+
+async def test_deactivation_ends_sessions_and_tokens(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    admin = await create_staff(session, Role.admin, email="admin@campaign.example.org")
+    editor = await create_staff(session, Role.editor, email="ed@campaign.example.org")
+    admin_token = await create_api_token(session, admin)
+    editor_token = await create_api_token(session, editor)
+    await session.commit()
+    await login_ok(client, "ed@campaign.example.org")
+    assert (await client.get("/api/v1/staff/me")).status_code == 200
+    response = await client.patch(
+        f"/api/v1/staff/members/{editor.id}",
+        json={"is_active": False},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert response.status_code == 200
+    assert (await client.get("/api/v1/staff/me")).status_code == 401
+    headers = {"Authorization": f"Bearer {editor_token}"}
+    assert (await client.get("/api/v1/staff/me", headers=headers)).status_code == 401
+    assert (await login(client, "ed@campaign.example.org")).status_code == 401
