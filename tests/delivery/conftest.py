@@ -169,3 +169,9 @@ async def drain(
 async def letters(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Letter]:
     async with sessionmaker() as session:
         return list(await session.scalars(select(Letter).order_by(Letter.id)))
+
+
+async def as_a_request(session: AsyncSession) -> None:
+    """Begin as a web request that writes does (app.dependencies): on SQLite, with the write
+    lock, so that the worker's commits in between cannot make it fail with "database is locked"."""
+    await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
