@@ -1,5 +1,5 @@
-"""What one cycle of the worker carries from step to step: the letters claimed (with their
-message bytes), a batch with the concurrency slots it holds, and the results of sending it."""
+"""What the worker's steps hand one another: the letters claimed (with their message bytes), a
+batch with the concurrency slots it holds, and the result of sending a letter."""
 
 from __future__ import annotations
 
@@ -45,10 +45,3 @@ class Batch:
     @classmethod
     def empty(cls, state: CycleState = CycleState.idle) -> Batch:
         return cls([], {}, state)
-
-
-@dataclass(slots=True)
-class Sent:
-    results: list[Result]
-    domains: set[str]
-    opened: set[str]  # breakers opened during the batch: domains, or RELAY

@@ -1,7 +1,9 @@
 """The claim step: in one write transaction (BEGIN IMMEDIATE on SQLite; on PostgreSQL row locks
 with FOR UPDATE SKIP LOCKED, so any number of workers share the queue), take tokens from the
-shared buckets and concurrency slots, and move that many due letters per domain to `sending`
-under this worker's lease; then read their messages."""
+shared buckets and concurrency slots, move that many due letters per domain to `sending` under
+this worker's lease, and give back the slots of domains this worker is done with. Once that
+commits, the letters are in hand (`WorkerContext.held`) until their outcome is recorded; their
+messages are read after the commit."""
 
 from __future__ import annotations
 
@@ -36,78 +38,91 @@ class Claimer:
         self._due_cache: dict[str, int] = {}
         self._due_at = 0.0
 
-    async def claim(self, *, in_flight: frozenset[str] = frozenset()) -> Batch:
-        """Claim due letters, domain by domain, as far as tokens and slots allow. `in_flight`:
-        domains of the batch now on the wire, whose slots must be kept."""
+    async def claim(
+        self, *, in_flight: frozenset[str] = frozenset(), release: frozenset[str] = frozenset()
+    ) -> Batch:
+        """Claim due letters, domain by domain, as far as tokens and slots allow (without their
+        messages: see with_messages). `in_flight`: domains of the batch now on the wire, whose
+        slots must be kept; `release`: domains whose slots this worker no longer needs, unless
+        the new batch does."""
+        ctx = self.ctx
+        async with ctx.write() as conn:
+            batch = await self._claim(conn, in_flight)
+            unused = release - in_flight - set(batch.slots)
+            if unused:
+                keys = [pacing.domain_key(d) for d in sorted(unused)]
+                await ctx.budget.release_slots(conn, keys, holder=ctx.name)
+        # Committed: in hand from now on, whatever happens to the database.
+        for letter in batch.claimed:
+            ctx.held[letter.id] = letter
+        return batch
+
+    async def _claim(self, conn: AsyncConnection, in_flight: frozenset[str]) -> Batch:
         ctx = self.ctx
         s = ctx.settings
         budget = ctx.budget
         claimed: list[Claimed] = []
         slots: dict[str, int] = {}
-        async with ctx.write() as conn:
-            pauses = await pacing.active_pauses(conn)
-            if ctx.relay.name in pauses.relays or self.halted(RELAY):
-                return Batch.empty(CycleState.paused)
-            now = utcnow()
-            if pauses.letters:
-                await self._cancel_requested(conn, pauses.letters, now)
-            due_filter = [
-                LETTER.c.status.in_(CLAIMABLE),
-                LETTER.c.next_attempt_at <= now,
-            ]
-            if pauses.campaigns:
-                due_filter.append(LETTER.c.campaign_id.not_in(pauses.campaigns))
-            if pauses.versions:
-                due_filter.append(LETTER.c.appeal_version_id.not_in(pauses.versions))
-            due = {
-                d: n
-                for d, n in (await self._due(conn, due_filter)).items()
-                if d not in pauses.domains and not self.halted(d)
-            }
-            if not due:
-                return Batch.empty()
-            global_left = await budget.take(
-                conn, pacing.GLOBAL, s.worker_batch_size, rate=s.send_rate, burst=burst(s.send_rate)
+        pauses = await pacing.active_pauses(conn)
+        if ctx.relay.name in pauses.relays or self.halted(RELAY):
+            return Batch.empty(CycleState.paused)
+        now = utcnow()
+        if pauses.letters:
+            await self._cancel_requested(conn, pauses.letters, now)
+        due_filter = [
+            LETTER.c.status.in_(CLAIMABLE),
+            LETTER.c.next_attempt_at <= now,
+        ]
+        if pauses.campaigns:
+            due_filter.append(LETTER.c.campaign_id.not_in(pauses.campaigns))
+        if pauses.versions:
+            due_filter.append(LETTER.c.appeal_version_id.not_in(pauses.versions))
+        due = {
+            d: n
+            for d, n in (await self._due(conn, due_filter)).items()
+            if d not in pauses.domains and not self.halted(d)
+        }
+        if not due:
+            return Batch.empty()
+        global_left = await budget.take(
+            conn, pacing.GLOBAL, s.worker_batch_size, rate=s.send_rate, burst=burst(s.send_rate)
+        )
+        granted_global = global_left
+        for domain in sorted(due):
+            if global_left <= 0:
+                break
+            key = pacing.domain_key(domain)
+            want = min(due[domain], global_left)
+            tokens = await budget.take(
+                conn, key, want, rate=s.domain_rate, burst=burst(s.domain_rate)
             )
-            granted_global = global_left
-            for domain in sorted(due):
-                if global_left <= 0:
-                    break
-                key = pacing.domain_key(domain)
-                want = min(due[domain], global_left)
-                tokens = await budget.take(
-                    conn, key, want, rate=s.domain_rate, burst=burst(s.domain_rate)
-                )
-                if tokens == 0:
-                    continue
-                held = await budget.acquire_slots(
-                    conn,
-                    key,
-                    # Never hoard slots this worker's pool cannot use: other workers need them.
-                    min(s.domain_concurrency, self.connections),
-                    limit=s.domain_concurrency,
-                    holder=ctx.name,
-                    ttl=s.lease_seconds,
-                )
-                rows = (
-                    await self._claim_domain(conn, domain, tokens, due_filter, now) if held else []
-                )
-                await budget.refund(conn, key, tokens - len(rows), burst=burst(s.domain_rate))
-                left = self._due_cache.get(domain, 0) - len(rows)
-                if len(rows) < tokens or left <= 0:
-                    self._due_cache.pop(domain, None)  # drained (or taken by another worker)
-                else:
-                    self._due_cache[domain] = left
-                if rows:
-                    slots[domain] = held
-                    claimed += rows
-                    global_left -= len(rows)
-                elif held and domain not in in_flight:
-                    await budget.release_slots(conn, [key], holder=ctx.name)
-            await budget.refund(
-                conn, pacing.GLOBAL, granted_global - len(claimed), burst=burst(s.send_rate)
+            if tokens == 0:
+                continue
+            held = await budget.acquire_slots(
+                conn,
+                key,
+                # Never hoard slots this worker's pool cannot use: other workers need them.
+                min(s.domain_concurrency, self.connections),
+                limit=s.domain_concurrency,
+                holder=ctx.name,
+                ttl=s.lease_seconds,
             )
-        claimed = await self.with_messages(claimed)
+            rows = await self._claim_domain(conn, domain, tokens, due_filter, now) if held else []
+            await budget.refund(conn, key, tokens - len(rows), burst=burst(s.domain_rate))
+            left = self._due_cache.get(domain, 0) - len(rows)
+            if len(rows) < tokens or left <= 0:
+                self._due_cache.pop(domain, None)  # drained (or taken by another worker)
+            else:
+                self._due_cache[domain] = left
+            if rows:
+                slots[domain] = held
+                claimed += rows
+                global_left -= len(rows)
+            elif held and domain not in in_flight:
+                await budget.release_slots(conn, [key], holder=ctx.name)
+        await budget.refund(
+            conn, pacing.GLOBAL, granted_global - len(claimed), burst=burst(s.send_rate)
+        )
         return Batch(claimed, slots, CycleState.worked if claimed else CycleState.throttled)
 
     async def _cancel_requested(

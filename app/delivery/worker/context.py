@@ -1,9 +1,11 @@
 """What every step of one worker shares: its settings, engine and name, the pacing budget, the
-relay, its write transactions and its running totals."""
+relay, the letters it holds, its write transactions, its view of a database outage and its
+running totals."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -12,6 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.config import Settings
 from app.delivery import pacing
 from app.delivery.smtp import Relay
+from app.delivery.worker.batches import Claimed
+from app.outage import Outage
+
+logger = logging.getLogger("appeals.delivery")
 
 
 @dataclass
@@ -40,6 +46,10 @@ class WorkerContext:
     relay: Relay
     budget: pacing.Budget
     summary: Summary = field(default_factory=Summary)
+    # Letters in hand: claimed (the claim committed) and whose outcome is not yet written. Only
+    # their leases are renewed; each leaves once the record step has written its outcome.
+    held: dict[int, Claimed] = field(default_factory=dict)
+    outage: Outage = field(default_factory=lambda: Outage(logger, "worker"))
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,18 +1,21 @@
 """The worker loop: claim, send, record, pipelined so that the relay connections never wait for
-the database. While a batch is on the wire, the previous one is recorded and the next one
-claimed (at the same time on PostgreSQL, one after the other on SQLite); between batches the
-loop requeues letters of dead workers and runs the retention purge."""
+the database. While a batch is on the wire, the next one is claimed; the outcomes of the batch
+are recorded as the record step allows. Between batches the loop requeues letters of dead
+workers and runs the retention purge.
+
+A database step that fails (the database is away) is retried with the outage's back-off: a
+claim that failed claimed nothing (or, if its COMMIT was cut off, letters this worker then gives
+back); a claim that committed is never dropped; outcomes wait in memory until recorded."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,13 +26,12 @@ from app.delivery import pacing
 from app.delivery.purge import purge
 from app.delivery.smtp import Relay
 from app.delivery.worker import leases
-from app.delivery.worker.batches import Batch, CycleState, Sent
+from app.delivery.worker.batches import Batch, CycleState, Result
 from app.delivery.worker.claim import Claimer
 from app.delivery.worker.context import Summary, WorkerContext
 from app.delivery.worker.record import Recorder
 from app.delivery.worker.send import Sender
 
-logger = logging.getLogger("appeals.delivery")
 T = TypeVar("T")
 
 
@@ -63,9 +65,11 @@ class Worker:
         self.claimer = Claimer(
             self.ctx, halted=self.sender.halted, connections=len(self.sender.connections)
         )
-        self.recorder = Recorder(self.ctx, breaker=self.sender.breaker)
+        self.recorder = Recorder(self.ctx, breaker=self.sender.breaker, stopping=self.stopping)
         self._last_requeue = 0.0
         self._last_purge = 0.0
+        self._done_domains: set[str] = set()  # sent; their slots not yet given back
+        self._strays = False  # a claim failed: its COMMIT may have gone through unheard
 
     @property
     def name(self) -> str:
@@ -79,13 +83,15 @@ class Worker:
         self.stopping.set()
 
     async def run(self, *, once: bool = False) -> Summary:
-        """Work until stopped (or, with once, until nothing is due); returns the totals.
+        """Work until stopped (or, with once, until nothing is due); returns the totals. With
+        once, a failed database step is raised instead of retried.
 
-        Pipelined: while one batch is on the wire, the previous one is recorded and the next
-        one claimed, so that the connections never wait for the database. The caller closes
-        the worker (`close()`) when done with it.
+        Pipelined: while one batch is on the wire, the next one is claimed, so that the
+        connections never wait for the database. The caller closes the worker (`close()`) when
+        done with it.
         """
-        renew = asyncio.create_task(leases.renew_leases(self.ctx))
+        self.recorder.once = once
+        renew = asyncio.create_task(leases.keep_renewed(self.ctx))
         try:
             await self._loop(once=once)
         finally:
@@ -95,88 +101,108 @@ class Worker:
         return self.summary
 
     async def _loop(self, *, once: bool) -> None:
-        sent: Sent | None = None  # on the wire before, not yet recorded
         batch: Batch | None = None  # claimed, not yet sent
-        while True:
-            if batch is None or not batch.claimed:
-                if sent is not None:
-                    await self._guard(self._record(sent, release=sent.domains), once=once)
-                    sent = None
-                if self.stopping.is_set():
-                    return
-                if batch is not None:  # the last claim found nothing to send now
-                    if once and batch.state in (CycleState.idle, CycleState.paused):
-                        return
-                    await self._sleep(batch.state)
+        try:
+            while True:
+                if batch is None or not batch.claimed:
+                    await self.recorder.flush()
                     if self.stopping.is_set():
                         return
-                await self._guard(self._housekeeping(), once=once)
-                batch = await self._guard(self.claimer.claim(), once=once) or Batch.empty()
-                continue
-            between = asyncio.create_task(self._between(sent, keep=set(batch.slots), once=once))
-            try:
-                sent = await self.sender.send(batch.claimed, batch.slots)
-            finally:
-                batch = await between
+                    if batch is not None:  # the last claim found nothing to send now
+                        await self._release_done(once=once)
+                        if once and batch.state in (CycleState.idle, CycleState.paused):
+                            return
+                        await self._sleep(batch.state)
+                        if self.stopping.is_set():
+                            return
+                    batch = await self._next(frozenset(), once=once)
+                    continue
+                keep = frozenset(batch.slots)
+                between = asyncio.create_task(self._next(keep, once=once))
+                try:
+                    await self.sender.send(batch.claimed, batch.slots, self.recorder)
+                    await self.recorder.flush()
+                finally:
+                    self._done_domains |= keep
+                    batch = await between
+        finally:
+            if batch is not None and batch.claimed:  # claimed while stopping: never sent
+                for letter in batch.claimed:
+                    self.recorder.add(Result(letter, None))
+            await self.recorder.flush()
+            await self._release_done(once=once)
 
-    async def _record(self, sent: Sent, *, release: set[str]) -> None:
-        await self.recorder.record(sent, release=release)
-
-    async def _between(self, sent: Sent | None, *, keep: set[str], once: bool) -> Batch:
-        """Record the previous batch and claim the next one (unless stopping).
-
-        On PostgreSQL the two run at once, on two connections: they touch different letters,
-        and the database gets a core of its own while this process sends. SQLite has one
-        writer: there the record comes first. `keep`: domains of the batch on the wire.
-        """
-        if sent is None or self.ctx.is_sqlite:
-            if sent is not None:
-                await self._guard(self._record(sent, release=sent.domains - keep), once=once)
-            return await self._next(keep, once=once)
-        recorded, claimed = await asyncio.gather(
-            self._guard(self._record(sent, release=set()), once=once),
-            self._next(keep, once=once),
-            return_exceptions=True,
-        )
-        for outcome in (recorded, claimed):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(claimed, Batch)
-        # The recorded batch's slots, unless the batch on the wire or the new one uses them (the
-        # record could not give them back itself: the claim may have just taken them again).
-        release = sent.domains - keep - set(claimed.slots)
-        if release:
-            await self._guard(self._release(release), once=once)
-        return claimed
-
-    async def _next(self, keep: set[str], *, once: bool) -> Batch:
+    async def _next(self, keep: frozenset[str], *, once: bool) -> Batch:
+        """Requeue and purge when due, then claim the next batch and read its messages (unless
+        stopping). `keep`: domains of the batch on the wire, whose slots it still uses."""
         if self.stopping.is_set():
             return Batch.empty()
-        await self._guard(self._housekeeping(), once=once)  # a busy worker still requeues, purges
-        claim = self.claimer.claim(in_flight=frozenset(keep))
-        return await self._guard(claim, once=once) or Batch.empty(CycleState.throttled)
-
-    async def _release(self, domains: set[str]) -> None:
-        """Give back the concurrency slots this worker holds on these domains."""
-        async with self.ctx.write() as conn:
-            keys = [pacing.domain_key(d) for d in sorted(domains)]
-            await self.ctx.budget.release_slots(conn, keys, holder=self.name)
-
-    async def _guard(self, step: Awaitable[T], *, once: bool) -> T | None:
-        """Run a database step; outside --once, survive its failure (the database may be down)."""
+        await self._step(self._housekeeping, once=once)
+        release = frozenset(self._done_domains)
+        started = self.ctx.outage.clock()
         try:
-            return await step
+            batch = await self.claimer.claim(in_flight=keep, release=release)
         except Exception as exc:
             if once:
                 raise
-            # Log the type only: messages can carry SQL parameters, that is personal data. The
-            # leases bring back whatever was claimed and not recorded.
-            logger.error("worker step failed: %s; retrying", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.stopping.wait(), timeout=self.settings.worker_poll_seconds
-                )
+            self._strays = True
+            self.ctx.outage.failed(exc, started)
+            await self.ctx.outage.wait(self.stopping)
+            return Batch.empty(CycleState.throttled)
+        self.ctx.outage.succeeded(started)
+        # Given back, or held again by the new batch. Those of the batch on the wire stay: it
+        # adds them again when it is done, maybe while this claim ran.
+        self._done_domains -= release - keep
+        return await self._with_messages(batch, once=once)
+
+    async def _with_messages(self, batch: Batch, *, once: bool) -> Batch:
+        """Read the claimed letters' messages, retried until the database answers: the claim
+        committed, so they are this worker's to send (or, if it stops meanwhile, to give back)."""
+        while batch.claimed:
+            started = self.ctx.outage.clock()
+            try:
+                await self.claimer.with_messages(batch.claimed)
+            except Exception as exc:
+                if once:
+                    raise
+                self.ctx.outage.failed(exc, started)
+                if self.stopping.is_set():
+                    for letter in batch.claimed:
+                        self.recorder.add(Result(letter, None))
+                    self._done_domains |= set(batch.slots)
+                    return Batch.empty()
+                await self.ctx.outage.wait(self.stopping)
+                continue
+            self.ctx.outage.succeeded(started)
+            break
+        return batch
+
+    async def _release_done(self, *, once: bool) -> None:
+        """Give back the slots of the domains whose letters are all sent."""
+        domains = frozenset(self._done_domains)
+        if not domains:
+            return
+
+        async def release() -> None:
+            async with self.ctx.write() as conn:
+                keys = [pacing.domain_key(d) for d in sorted(domains)]
+                await self.ctx.budget.release_slots(conn, keys, holder=self.name)
+            self._done_domains -= domains
+
+        await self._step(release, once=once)
+
+    async def _step(self, step: Callable[[], Awaitable[T]], *, once: bool) -> T | None:
+        """Run a database step that may be skipped this time (the next cycle tries again)."""
+        started = self.ctx.outage.clock()
+        try:
+            result = await step()
+        except Exception as exc:
+            if once:
+                raise
+            self.ctx.outage.failed(exc, started)
             return None
+        self.ctx.outage.succeeded(started)
+        return result
 
     async def _sleep(self, state: CycleState) -> None:
         """Wait before the next claim; when idle, QUIT connections nobody has used for a while
@@ -199,6 +225,9 @@ class Worker:
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
+        if self._strays:
+            await leases.release_strays(self.ctx)
+            self._strays = False
         if now - self._last_requeue >= min(5.0, self.settings.lease_seconds / 2):
             self._last_requeue = now
             self.summary.requeued += await self.requeue_expired()

@@ -1,202 +1,155 @@
-"""The record step: every outcome of a batch written in one statement (one executemany on
-SQLite, one UPDATE over unnest() on PostgreSQL), with the next attempt of a deferred letter, the
-letters withdrawn or cancelled while on the wire, the slots given back and the breaker's pauses."""
+"""The record step: outcomes learnt from the relay are kept in memory until they are written,
+and writing them is retried (with the outage's back-off) until the database takes them. Each
+write is one transaction: the outcomes in one statement (outcomes.py), the letters withdrawn or
+cancelled while on the wire held or cancelled instead of retried, and the breaker's pauses."""
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import logging
-import random
+import time
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Table, Text, bindparam, column, func, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import utcnow
 from app.delivery import pacing
 from app.delivery.models import PauseKind
-from app.delivery.smtp import Outcome
-from app.delivery.worker.batches import RELAY, Claimed, Result, Sent
+from app.delivery.worker.batches import RELAY, Result
 from app.delivery.worker.context import WorkerContext
-from app.letters.models import ALLOWED, FailureClass, Letter, LetterStatus
+from app.delivery.worker.outcomes import NOT_FINAL, outcome_row, outcomes_statement, stop_withdrawn
 
 logger = logging.getLogger("appeals.delivery")
-LETTER: Table = Letter.__table__  # type: ignore[assignment]
 
-# What the record step writes must be allowed from `sending` by the state machine.
-assert {LetterStatus.sent, LetterStatus.deferred, LetterStatus.failed, LetterStatus.queued} <= (
-    ALLOWED[LetterStatus.sending]
-)
-
-# The outcome of one letter, as the record step writes it (see Recorder.row).
-OUTCOME_COLUMNS: dict[str, TypeEngine[Any]] = {
-    "_id": Integer(),
-    "_status": String(),
-    "_undo": Integer(),
-    "_next": DateTime(timezone=True),
-    "_sent_at": DateTime(timezone=True),
-    "_finished_at": DateTime(timezone=True),
-    "_reply": Text(),
-    "_error": Text(),
-    "_class": String(),
-}
-_UNNEST_COLUMNS = [column(name, type_) for name, type_ in OUTCOME_COLUMNS.items()]
-_UNNEST = (
-    func.unnest(*(bindparam(c.name, type_=ARRAY(c.type)) for c in _UNNEST_COLUMNS))
-    .table_valued(*_UNNEST_COLUMNS)
-    .render_derived(name="outcome")
-)
+# A worker told to stop while the database is away keeps trying to record for this long at most
+# (then the letters come back when their lease runs out, and may be sent again).
+STOP_GRACE_SECONDS = 30.0
 
 
 class Recorder:
-    def __init__(self, ctx: WorkerContext, *, breaker: pacing.Breaker) -> None:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        *,
+        breaker: pacing.Breaker,
+        stopping: asyncio.Event,
+        once: bool = False,
+    ) -> None:
         self.ctx = ctx
         self.breaker = breaker
+        self.stopping = stopping
+        self.once = once  # --once: a failure is raised, not retried
+        self.pending: list[Result] = []  # outcomes known, not yet written
+        self.opened: set[str] = set()  # breakers opened (domains, or RELAY), pause not written
+        self._lock = asyncio.Lock()  # one write at a time
 
-    def next_attempt(self, letter: Claimed, now: dt.datetime) -> dt.datetime | None:
-        """When to try again, or None when the give-up age is reached."""
-        s = self.ctx.settings
-        deadline = letter.first_attempt_at + dt.timedelta(seconds=s.give_up_seconds)
-        if now >= deadline:
-            return None
-        delay = min(s.retry_max_seconds, s.retry_base_seconds * 2 ** max(0, letter.attempts - 1))
-        delay *= random.uniform(0.8, 1.2)
-        return min(now + dt.timedelta(seconds=delay), deadline)
+    @property
+    def unrecorded(self) -> int:
+        return len(self.pending)
 
-    def row(self, result: Result, now: dt.datetime) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "_id": result.letter.id,
-            "_status": LetterStatus.sending,
-            "_next": now,
-            "_undo": 0,
-            "_sent_at": None,
-            "_finished_at": None,
-            "_reply": None,
-            "_error": None,
-            "_class": None,
-        }
-        attempt = result.attempt
-        summary = self.ctx.summary
-        if attempt is None:
-            row.update(_status=LetterStatus.queued, _undo=1)
-            summary.released += 1
-        elif attempt.outcome is Outcome.sent:
-            row.update(_status=LetterStatus.sent, _sent_at=now, _finished_at=now)
-            row["_reply"] = attempt.reply
-            summary.sent += 1
-        elif attempt.outcome is Outcome.failed:
-            row.update(_status=LetterStatus.failed, _finished_at=now, _reply=attempt.reply)
-            row.update(_error=attempt.reply, _class=attempt.failure)
-            summary.failed += 1
-        else:
-            next_at = self.next_attempt(result.letter, now)
-            row.update(_error=attempt.reply, _class=attempt.failure)
-            if next_at is None:
-                row.update(_status=LetterStatus.failed, _finished_at=now, _reply=attempt.reply)
-                row["_class"] = FailureClass.expired
-                summary.failed += 1
-            else:
-                row.update(_status=LetterStatus.deferred, _next=next_at)
-                summary.deferred += 1
-        if attempt is not None and attempt.failure is not None:
-            key = str(row["_class"])
-            summary.by_class[key] = summary.by_class.get(key, 0) + 1
-        return row
+    def add(self, result: Result) -> None:
+        self.pending.append(result)
 
-    @staticmethod
-    def _stop_withdrawn(
-        rows: list[dict[str, Any]],
-        claimed: dict[int, Claimed],
-        stopped: dict[int, PauseKind],
-        now: dt.datetime,
-    ) -> None:
-        """Letters of a version withdrawn (or cancelled) while on the wire, and not delivered:
-        held (or cancelled) instead of going back to the queue."""
-        for row in rows:
-            kind = stopped.get(claimed[row["_id"]].appeal_version_id)
-            if kind is None or row["_status"] not in (LetterStatus.deferred, LetterStatus.queued):
-                continue
-            if kind is PauseKind.version_cancel:
-                row.update(_status=LetterStatus.cancelled, _finished_at=now)
-            else:
-                row["_status"] = LetterStatus.held
+    def breaker_opened(self, key: str) -> None:
+        self.opened.add(key)
 
-    def _outcomes(self, rows: list[dict[str, Any]], now: dt.datetime) -> tuple[Any, Any]:
-        """The UPDATE that writes the outcomes, and its parameters.
+    async def flush(self) -> None:
+        """Write every outcome added so far; retried until the database takes them."""
+        async with self._lock:
+            stop_since: float | None = None
+            while self.pending or self.opened:
+                started = self.ctx.outage.clock()
+                try:
+                    await self._write(len(self.pending), set(self.opened))
+                except Exception as exc:
+                    if self.once:
+                        raise
+                    self.ctx.outage.failed(exc, started)
+                    if self.stopping.is_set():
+                        stop_since = stop_since or time.monotonic()
+                        if time.monotonic() - stop_since > STOP_GRACE_SECONDS:
+                            self._give_up()
+                            return
+                    await self.ctx.outage.wait()
+                    continue
+                self.ctx.outage.succeeded(started)
 
-        SQLite: one row per execution (its triggers are row triggers anyway). PostgreSQL: one
-        statement over unnest() of one array per column, so that the statistics' statement
-        trigger fires once per batch instead of once per letter.
-        """
-        if self.ctx.is_sqlite:
-            o: Any = {name: bindparam(name) for name in OUTCOME_COLUMNS}
-            parameters: Any = rows
-        else:
-            o = _UNNEST.c
-            parameters = {name: [row[name] for row in rows] for name in OUTCOME_COLUMNS}
-        statement = (
-            update(LETTER)
-            .where(
-                LETTER.c.id == o["_id"],
-                LETTER.c.lease_owner == self.ctx.name,
-                LETTER.c.status == LetterStatus.sending,
-            )
-            .values(
-                status=o["_status"],
-                attempts=LETTER.c.attempts - o["_undo"],
-                next_attempt_at=o["_next"],
-                sent_at=o["_sent_at"],
-                finished_at=o["_finished_at"],
-                final_reply=o["_reply"],
-                last_error=o["_error"],
-                failure_class=o["_class"],
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-            )
+    def _give_up(self) -> None:
+        logger.error(
+            "stopping with %d outcomes not recorded (the database is away): their letters "
+            "return to the queue when their lease runs out, and may be sent again",
+            len(self.pending),
         )
-        return statement, parameters
+        self.pending.clear()
+        self.opened.clear()
 
-    async def record(self, sent: Sent, *, release: set[str]) -> None:
-        """Write every outcome of a batch; give back the slots of the `release` domains."""
+    async def _write(self, n: int, opened: set[str]) -> None:
+        """Write the first `n` pending outcomes and the `opened` breakers' pauses, in one
+        transaction; only once it committed are they taken off the pending list."""
         ctx = self.ctx
+        results = self.pending[:n]
         now = utcnow()
-        rows = [self.row(result, now) for result in sent.results]
+        rows: list[dict[str, Any]] = []
+        counted: list[tuple[Result, str]] = []
+        for result in results:
+            row, counted_as = outcome_row(ctx.settings, result, now)
+            rows.append(row)
+            counted.append((result, counted_as))
         async with ctx.write() as conn:
-            versions = {r.letter.appeal_version_id for r in sent.results}
-            stopped = await pacing.stopped_versions(conn, versions)
-            if stopped:
-                claimed = {r.letter.id: r.letter for r in sent.results}
-                self._stop_withdrawn(rows, claimed, stopped, now)
-            cancelled = await pacing.cancelled_letters(conn, [r.letter.id for r in sent.results])
-            if cancelled:
-                for row in rows:
-                    if row["_id"] in cancelled and row["_status"] in (
-                        LetterStatus.deferred,
-                        LetterStatus.queued,
-                        LetterStatus.held,
-                    ):
-                        row.update(_status=LetterStatus.cancelled, _finished_at=now)
-                await pacing.forget_letters(conn, cancelled)
+            if any(row["_status"] in NOT_FINAL for row in rows):
+                await self._stop_withdrawn(conn, results, rows, now)
             if rows:
-                await conn.execute(*self._outcomes(rows, now))
-            await ctx.budget.release_slots(
-                conn, [pacing.domain_key(d) for d in sorted(release)], holder=ctx.name
+                await conn.execute(
+                    *outcomes_statement(rows, owner=ctx.name, sqlite=ctx.is_sqlite, now=now)
+                )
+            await self._pause(conn, opened)
+        del self.pending[:n]
+        self.opened -= opened
+        for (result, counted_as), row in zip(counted, rows, strict=True):
+            ctx.held.pop(result.letter.id, None)
+            self._count(result, counted_as, row["_class"])
+
+    async def _stop_withdrawn(
+        self,
+        conn: AsyncConnection,
+        results: list[Result],
+        rows: list[dict[str, Any]],
+        now: Any,
+    ) -> None:
+        # Only letters that would go out again need this: a sent or failed letter is final
+        # whatever was asked meanwhile (and a cancellation request left for it is dropped by
+        # the next claim).
+        versions = {r.letter.appeal_version_id for r in results}
+        stopped = await pacing.stopped_versions(conn, versions)
+        cancelled = await pacing.cancelled_letters(conn, [r.letter.id for r in results])
+        if stopped or cancelled:
+            stop_withdrawn(rows, {r.letter.id: r.letter for r in results}, stopped, cancelled, now)
+        if cancelled:
+            await pacing.forget_letters(conn, cancelled)
+
+    async def _pause(self, conn: AsyncConnection, opened: set[str]) -> None:
+        if not opened:
+            return
+        until = self.breaker.until()
+        for domain in sorted(opened - {RELAY}):
+            reason = "breaker: consecutive errors"
+            await pacing.set_pause(
+                conn, kind=PauseKind.domain, key=domain, until=until, reason=reason
             )
-            until = self.breaker.until()
-            for domain in sorted(sent.opened - {RELAY}):
-                reason = "breaker: consecutive errors"
-                await pacing.set_pause(
-                    conn, kind=PauseKind.domain, key=domain, until=until, reason=reason
-                )
-                logger.warning("breaker paused domain %s until %s", domain, until.isoformat())
-            if RELAY in sent.opened:
-                await pacing.set_pause(
-                    conn,
-                    kind=PauseKind.relay,
-                    key=ctx.relay.name,
-                    until=until,
-                    reason="breaker: relay unreachable",
-                )
-                logger.warning("breaker paused relay until %s", until.isoformat())
+            logger.warning("breaker paused domain %s until %s", domain, until.isoformat())
+        if RELAY in opened:
+            await pacing.set_pause(
+                conn,
+                kind=PauseKind.relay,
+                key=self.ctx.relay.name,
+                until=until,
+                reason="breaker: relay unreachable",
+            )
+            logger.warning("breaker paused relay until %s", until.isoformat())
+
+    def _count(self, result: Result, counted_as: str, failure_class: str | None) -> None:
+        summary = self.ctx.summary
+        setattr(summary, counted_as, getattr(summary, counted_as) + 1)
+        if result.attempt is not None and result.attempt.failure is not None:
+            key = str(failure_class)
+            summary.by_class[key] = summary.by_class.get(key, 0) + 1

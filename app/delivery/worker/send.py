@@ -1,6 +1,7 @@
 """The send step: a batch over the worker's pool of relay connections, at most the granted
-slots per domain at once, with the breaker counting consecutive errors of each domain and of the
-relay (and halting them in this worker at once when it opens)."""
+slots per domain at once, each outcome handed to the record step as soon as the relay answers,
+with the breaker counting consecutive errors of each domain and of the relay (and halting them
+in this worker at once when it opens)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from collections import deque
 from app.delivery import pacing
 from app.delivery.models import PauseKind
 from app.delivery.smtp import Connection, Outcome
-from app.delivery.worker.batches import RELAY, Claimed, Result, Sent
+from app.delivery.worker.batches import RELAY, Claimed, Result
 from app.delivery.worker.context import WorkerContext
+from app.delivery.worker.record import Recorder
 
 
 class Halts:
@@ -46,14 +48,14 @@ class Sender:
         )
         self.halted = Halts()
 
-    def _open_breaker(self, key: str, sent: Sent) -> None:
+    def _open_breaker(self, key: str, recorder: Recorder) -> None:
         self.halted.halt(key, self.ctx.settings.breaker_pause_seconds)
-        sent.opened.add(key)
+        recorder.breaker_opened(key)
 
-    async def send(self, claimed: list[Claimed], slots: dict[str, int]) -> Sent:
+    async def send(self, claimed: list[Claimed], slots: dict[str, int], recorder: Recorder) -> None:
+        """Send a batch; every letter's result goes to `recorder` (None: released unsent)."""
         queue = deque(claimed)
         semaphores = {domain: asyncio.Semaphore(n) for domain, n in slots.items()}
-        sent = Sent(results=[], domains=set(slots), opened=set())
         mail_from = self.ctx.settings.mail_from
         relay = self.ctx.relay.name
         halted = self.halted
@@ -62,27 +64,26 @@ class Sender:
             while queue:
                 letter = queue.popleft()
                 if self.stopping.is_set() or halted(RELAY) or halted(letter.domain):
-                    sent.results.append(Result(letter, None))
+                    recorder.add(Result(letter, None))
                     continue
                 async with semaphores[letter.domain]:
                     attempt = await connection.send(
                         mail_from=mail_from, rcpt=letter.recipient, message=letter.message
                     )
-                sent.results.append(Result(letter, attempt))
+                recorder.add(Result(letter, attempt))
                 if attempt.relay_error:
                     if self.breaker.failure(PauseKind.relay, relay):
-                        self._open_breaker(RELAY, sent)
+                        self._open_breaker(RELAY, recorder)
                     continue
                 self.breaker.success(PauseKind.relay, relay)
                 if attempt.outcome is Outcome.deferred:
                     if self.breaker.failure(PauseKind.domain, letter.domain):
-                        self._open_breaker(letter.domain, sent)
+                        self._open_breaker(letter.domain, recorder)
                 else:
                     self.breaker.success(PauseKind.domain, letter.domain)
 
         lanes = self.connections[: min(len(self.connections), len(claimed))]
         await asyncio.gather(*(lane(c) for c in lanes))
-        return sent
 
     async def close_idle(self) -> None:
         """QUIT connections nobody has used for a while."""
