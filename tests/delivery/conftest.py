@@ -4,12 +4,15 @@ with short timeouts and leases, and helpers to run workers until the queue is fi
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +25,8 @@ from app.db import create_engine, create_sessionmaker
 from app.delivery.worker import Worker
 from app.letters.models import FINAL, Letter, LetterMessage
 from tests.factories import create_deputy, create_letter
+
+APPEALS = str(Path(sys.executable).with_name("appeals"))
 
 # What the server does with one DATA: a reply line, "drop" (close without replying once the
 # message is in), or ("sleep", seconds, reply).
@@ -197,10 +202,7 @@ async def queue_copies(url: str, settings: Settings, *, n: int, domains: int) ->
             await session.commit()
         letter_table: Table = Letter.__table__  # type: ignore[assignment]
         async with engine.begin() as conn:
-            rows = {
-                r.id: dict(r._mapping)
-                for r in await conn.execute(select(letter_table))
-            }
+            rows = {r.id: dict(r._mapping) for r in await conn.execute(select(letter_table))}
             bodies = dict(
                 (await conn.execute(select(LetterMessage.letter_id, LetterMessage.message))).all()
             )
@@ -221,3 +223,28 @@ async def queue_copies(url: str, settings: Settings, *, n: int, domains: int) ->
                 await conn.execute(insert(LetterMessage), message_rows)
     finally:
         await engine.dispose()
+
+
+def worker_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    """The environment of an `appeals worker` process sending to a test relay on loopback, fast
+    and unthrottled (`extra` adds or overrides APPEALS_ variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
+    env.update(
+        APPEALS_ENVIRONMENT="test",
+        APPEALS_DATABASE_URL=settings.database_url,
+        APPEALS_SMTP_HOST="127.0.0.1",
+        APPEALS_SMTP_PORT=str(port),
+        APPEALS_SMTP_TLS="none",
+        APPEALS_SMTP_TIMEOUT="2",
+        APPEALS_SMTP_POOL_SIZE="2",
+        APPEALS_MAIL_FROM="appeals@appeals.example",
+        APPEALS_SEND_RATE="100000",
+        APPEALS_DOMAIN_RATE="100000",
+        APPEALS_DOMAIN_CONCURRENCY="8",
+        APPEALS_WORKER_POLL_SECONDS="0.05",
+        APPEALS_RETRY_BASE_SECONDS="0.05",
+        APPEALS_RETRY_MAX_SECONDS="0.2",
+        APPEALS_LEASE_SECONDS="2",
+    )
+    env.update(extra)
+    return env

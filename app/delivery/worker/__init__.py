@@ -1,11 +1,13 @@
 """The send worker: claim due letters under a lease, send them over the relay pool, record.
 
-One cycle: (1) claim (claim.py): in one transaction, take tokens from the shared buckets and
-claim that many due letters per domain, moving them to `sending` with this worker's lease
-(leases.py renews it and returns the letters of dead workers); (2) send (send.py) them over up
-to `smtp_pool_size` persistent connections, at most the granted slots per domain at once; (3)
-record (record.py) every outcome. The loop (loop.py) overlaps the steps. A worker that dies
-leaves `sending` letters whose lease runs out; any worker returns them to the queue.
+The claim (claim.py) takes tokens from the shared buckets and moves that many due letters per
+domain to `sending` under this worker's lease, in one transaction; leases.py renews the leases of
+the letters in hand and returns those of dead workers. The send (send.py) runs them over up to
+`smtp_pool_size` persistent connections, at most the granted slots per domain at once, and hands
+each outcome to the record step (record.py, what it writes in outcomes.py), which writes them as
+they come and keeps them in memory until the database has them. The loop (loop.py) runs the
+steps, claiming the next batch while one is on the wire. What every step shares is in
+context.py, what they hand one another in batches.py.
 """
 
 from app.delivery.worker.context import Summary

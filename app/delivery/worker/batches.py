@@ -21,6 +21,8 @@ class Claimed:
     attempts: int
     first_attempt_at: dt.datetime
     appeal_version_id: int
+    # The previous attempt's outcome was unknown (no reply after the final dot): see outcomes.
+    unknown_before: bool = False
 
 
 @dataclass(slots=True)

@@ -12,15 +12,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, Table, any_, bindparam, func, select, update
+from sqlalchemy import Integer, Table, and_, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import utcnow
 from app.delivery import pacing
+from app.delivery.smtp import NO_REPLY_AFTER_DATA
 from app.delivery.worker.batches import RELAY, Batch, Claimed, CycleState
 from app.delivery.worker.context import WorkerContext, burst
-from app.letters.models import CLAIMABLE, FINAL, Letter, LetterMessage, LetterStatus, sources
+from app.letters.models import (
+    CLAIMABLE,
+    FINAL,
+    FailureClass,
+    Letter,
+    LetterMessage,
+    LetterStatus,
+    sources,
+)
 
 LETTER: Table = Letter.__table__  # type: ignore[assignment]
 MESSAGE: Table = LetterMessage.__table__  # type: ignore[assignment]
@@ -213,6 +222,11 @@ class Claimer:
                 LETTER.c.attempts,
                 LETTER.c.first_attempt_at,
                 LETTER.c.appeal_version_id,
+                # Not changed by this UPDATE: what the previous attempt said.
+                and_(
+                    LETTER.c.failure_class == FailureClass.unknown,
+                    LETTER.c.last_error.startswith(NO_REPLY_AFTER_DATA, autoescape=True),
+                ).label("unknown_before"),
             )
         )
         rows = sorted(result.all(), key=lambda r: r.id)
@@ -226,6 +240,7 @@ class Claimer:
                 r.attempts,
                 r.first_attempt_at,
                 r.appeal_version_id,
+                bool(r.unknown_before),
             )
             for r in rows
         ]

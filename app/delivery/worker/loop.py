@@ -1,6 +1,6 @@
 """The worker loop: claim, send, record, pipelined so that the relay connections never wait for
-the database. While a batch is on the wire, the next one is claimed; the outcomes of the batch
-are recorded as the record step allows. Between batches the loop requeues letters of dead
+the database. While a batch is on the wire, the next one is claimed, and the record step writes
+the outcomes as they come (record.py). Between batches the loop requeues letters of dead
 workers and runs the retention purge.
 
 A database step that fails (the database is away) is retried with the outage's back-off: a
@@ -65,7 +65,12 @@ class Worker:
         self.claimer = Claimer(
             self.ctx, halted=self.sender.halted, connections=len(self.sender.connections)
         )
-        self.recorder = Recorder(self.ctx, breaker=self.sender.breaker, stopping=self.stopping)
+        self.recorder = Recorder(
+            self.ctx,
+            breaker=self.sender.breaker,
+            stopping=self.stopping,
+            connections=len(self.sender.connections),
+        )
         self._last_requeue = 0.0
         self._last_purge = 0.0
         self._done_domains: set[str] = set()  # sent; their slots not yet given back
@@ -91,13 +96,16 @@ class Worker:
         done with it.
         """
         self.recorder.once = once
+        self.recorder.error = None
         renew = asyncio.create_task(leases.keep_renewed(self.ctx))
+        record = asyncio.create_task(self.recorder.run())
         try:
             await self._loop(once=once)
         finally:
-            renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
+            for task in (renew, record):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         return self.summary
 
     async def _loop(self, *, once: bool) -> None:
@@ -121,7 +129,6 @@ class Worker:
                 between = asyncio.create_task(self._next(keep, once=once))
                 try:
                     await self.sender.send(batch.claimed, batch.slots, self.recorder)
-                    await self.recorder.flush()
                 finally:
                     self._done_domains |= keep
                     batch = await between

@@ -1,6 +1,7 @@
 """What the record step writes for one letter: its new status, the next attempt of a deferred
-letter (exponential back-off with jitter; an unknown outcome much later, and only once), and the
-statement that writes a set of them at once."""
+letter (exponential back-off with jitter; after an unknown outcome the longest back-off, and
+only once: a second unknown outcome in a row fails the letter), and the statement that writes
+a set of them at once."""
 
 from __future__ import annotations
 
@@ -64,13 +65,24 @@ _UNNEST = (
 NOT_FINAL = (LetterStatus.deferred, LetterStatus.queued, LetterStatus.held)
 
 
-def next_attempt(settings: Settings, letter: Claimed, now: dt.datetime) -> dt.datetime | None:
-    """When to try again, or None when the give-up age is reached."""
+UNKNOWN_TWICE = "outcome unknown twice in a row: not sent again (the relay may have it)"
+
+
+def next_attempt(
+    settings: Settings, letter: Claimed, now: dt.datetime, *, unknown: bool = False
+) -> dt.datetime | None:
+    """When to try again, or None when the give-up age is reached.
+
+    After an unknown outcome (the connection was lost after the final dot: the relay may have
+    the letter) the longest back-off, `retry_max_seconds`, whatever the attempt: a fault that
+    repeats must not deliver the same letter again and again in a short time."""
     s = settings
     deadline = letter.first_attempt_at + dt.timedelta(seconds=s.give_up_seconds)
     if now >= deadline:
         return None
     delay = min(s.retry_max_seconds, s.retry_base_seconds * 2 ** max(0, letter.attempts - 1))
+    if unknown:
+        delay = s.retry_max_seconds
     delay *= random.uniform(0.8, 1.2)
     return min(now + dt.timedelta(seconds=delay), deadline)
 
@@ -100,7 +112,13 @@ def outcome_row(settings: Settings, result: Result, now: dt.datetime) -> tuple[d
     if attempt.outcome is Outcome.failed:
         row.update(_status=LetterStatus.failed, _finished_at=now, _reply=attempt.reply)
         return row, "failed"
-    next_at = next_attempt(settings, result.letter, now)
+    unknown = attempt.failure is FailureClass.unknown
+    if unknown and result.letter.unknown_before:
+        # The second unknown outcome in a row: the relay may well hold it twice already.
+        row.update(_status=LetterStatus.failed, _finished_at=now, _reply=attempt.reply)
+        row["_error"] = f"{attempt.reply}; {UNKNOWN_TWICE}"
+        return row, "failed"
+    next_at = next_attempt(settings, result.letter, now, unknown=unknown)
     if next_at is None:
         row.update(_status=LetterStatus.failed, _finished_at=now, _reply=attempt.reply)
         row["_class"] = FailureClass.expired
@@ -128,27 +146,21 @@ def stop_withdrawn(
             row["_status"] = LetterStatus.held
 
 
-def outcomes_statement(
-    rows: list[dict[str, Any]], *, owner: str, sqlite: bool, now: dt.datetime
-) -> tuple[Any, Any]:
-    """The UPDATE that writes the outcomes of letters leased to `owner`, and its parameters.
+def outcomes_statement(*, sqlite: bool) -> Any:
+    """The UPDATE that writes outcomes of letters leased to `_owner` at `_now`.
 
-    SQLite: one row per execution (its triggers are row triggers anyway). PostgreSQL: one
-    statement over unnest() of one array per column, so that the statistics' statement
-    trigger fires once per write instead of once per letter.
+    SQLite: one row per execution (its triggers are row triggers anyway), each row's parameters
+    with `_owner` and `_now` (see outcome_parameters). PostgreSQL: one statement over unnest()
+    of one array per column, so that the statistics' statement trigger fires once per write
+    instead of once per letter.
     """
-    if sqlite:
-        o: Any = {name: bindparam(name) for name in OUTCOME_COLUMNS}
-        parameters: Any = rows
-    else:
-        o = _UNNEST.c
-        parameters = {name: [row[name] for row in rows] for name in OUTCOME_COLUMNS}
+    o: Any = {name: bindparam(name) for name in OUTCOME_COLUMNS} if sqlite else _UNNEST.c
     released = o["_undo"] == 1
-    statement = (
+    return (
         update(LETTER)
         .where(
             LETTER.c.id == o["_id"],
-            LETTER.c.lease_owner == owner,
+            LETTER.c.lease_owner == bindparam("_owner", type_=String()),
             LETTER.c.status == LetterStatus.sending,
         )
         .values(
@@ -163,7 +175,16 @@ def outcomes_statement(
             failure_class=case((released, LETTER.c.failure_class), else_=o["_class"]),
             lease_owner=None,
             lease_expires_at=None,
-            updated_at=now,
+            updated_at=bindparam("_now", type_=DateTime(timezone=True)),
         )
     )
-    return statement, parameters
+
+
+def outcome_parameters(
+    rows: list[dict[str, Any]], *, owner: str, sqlite: bool, now: dt.datetime
+) -> Any:
+    """The parameters of outcomes_statement for these rows."""
+    if sqlite:
+        return [{**row, "_owner": owner, "_now": now} for row in rows]
+    arrays: dict[str, Any] = {name: [row[name] for row in rows] for name in OUTCOME_COLUMNS}
+    return {**arrays, "_owner": owner, "_now": now}

@@ -66,6 +66,8 @@ class Sender:
                 if self.stopping.is_set() or halted(RELAY) or halted(letter.domain):
                     recorder.add(Result(letter, None))
                     continue
+                if recorder.unrecorded >= recorder.max_unrecorded:
+                    await recorder.room()
                 async with semaphores[letter.domain]:
                     attempt = await connection.send(
                         mail_from=mail_from, rcpt=letter.recipient, message=letter.message
