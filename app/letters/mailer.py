@@ -25,6 +25,7 @@ from app.config import Settings
 from app.db import begin_write, utcnow
 from app.delivery import message as delivery_message
 from app.letters.submissions import ConfirmationEmail
+from app.outage import Outage
 
 logger = logging.getLogger("appeals.letters.mailer")
 
@@ -92,6 +93,7 @@ class ConfirmationSender:
         self._last_used = 0.0
         self.sent = 0
         self.failed = 0
+        self.outage = Outage(logger, "confirmation sender")
 
     # -- SMTP -----------------------------------------------------------------------------------
 
@@ -235,19 +237,27 @@ class ConfirmationSender:
 
     async def run(self, stopping: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Send until stopped: at once when woken (a submission in this process), else every
-        `worker_poll_seconds` (submissions in other processes)."""
+        `worker_poll_seconds` (submissions in other processes). While the database is away the
+        outage is logged once, the outbox retried with a capped back-off (a wake does not cut
+        it short), and the recovery logged once."""
         wake = wake or asyncio.Event()
         loop = asyncio.get_running_loop()
         while not stopping.is_set():
             wake.clear()
+            started = self.outage.clock()
             try:
                 await self.send_due()
-            except Exception as exc:  # the database is busy or down: try again next time
-                logger.error("confirmation outbox step failed: %s", type(exc).__name__)
+            except Exception as exc:  # the database is busy or down: try again later
+                self.outage.failed(exc, started)
+            else:
+                self.outage.succeeded(started)
             if self._smtp is not None and loop.time() - self._last_used > (
                 self.settings.smtp_idle_seconds
             ):
                 await self._disconnect()  # idle servers drop sessions: close ours first
+            if self.outage.active:
+                await self.outage.wait(stopping)
+                continue
             waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(wake.wait())]
             try:
                 await asyncio.wait(

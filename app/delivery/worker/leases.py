@@ -27,6 +27,8 @@ async def keep_renewed(ctx: WorkerContext) -> None:
     period = max(0.5, ctx.settings.lease_seconds / 3)
     while True:
         await asyncio.sleep(period)
+        if not ctx.held:
+            continue
         started = ctx.outage.clock()
         try:
             await renew(ctx)

@@ -16,7 +16,6 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,8 +30,6 @@ from app.delivery.worker.claim import Claimer
 from app.delivery.worker.context import Summary, WorkerContext
 from app.delivery.worker.record import Recorder
 from app.delivery.worker.send import Sender
-
-T = TypeVar("T")
 
 
 def make_budget(settings: Settings) -> pacing.Budget:
@@ -190,26 +187,29 @@ class Worker:
         if not domains:
             return
 
-        async def release() -> None:
+        async def release() -> bool:
             async with self.ctx.write() as conn:
                 keys = [pacing.domain_key(d) for d in sorted(domains)]
                 await self.ctx.budget.release_slots(conn, keys, holder=self.name)
             self._done_domains -= domains
+            return True
 
         await self._step(release, once=once)
 
-    async def _step(self, step: Callable[[], Awaitable[T]], *, once: bool) -> T | None:
-        """Run a database step that may be skipped this time (the next cycle tries again)."""
+    async def _step(self, step: Callable[[], Awaitable[bool]], *, once: bool) -> None:
+        """Run a database step that may be skipped this time (the next cycle tries again); it
+        returns whether it used the database at all (only then does its success end an
+        outage)."""
         started = self.ctx.outage.clock()
         try:
-            result = await step()
+            used = await step()
         except Exception as exc:
             if once:
                 raise
             self.ctx.outage.failed(exc, started)
-            return None
-        self.ctx.outage.succeeded(started)
-        return result
+            return
+        if used:
+            self.ctx.outage.succeeded(started)
 
     async def _sleep(self, state: CycleState) -> None:
         """Wait before the next claim; when idle, QUIT connections nobody has used for a while
@@ -230,18 +230,24 @@ class Worker:
         if self._own_engine:
             await self.engine.dispose()
 
-    async def _housekeeping(self) -> None:
+    async def _housekeeping(self) -> bool:
+        """Give back strays, requeue and purge, each when due; whether any was."""
         now = time.monotonic()
+        used = False
         if self._strays:
             await leases.release_strays(self.ctx)
             self._strays = False
+            used = True
         if now - self._last_requeue >= min(5.0, self.settings.lease_seconds / 2):
             self._last_requeue = now
             self.summary.requeued += await self.requeue_expired()
+            used = True
         if now - self._last_purge >= self.settings.purge_interval_seconds:
             self._last_purge = now
             async with self.ctx.write() as conn:
                 self.summary.purged += await purge(conn, settings=self.settings)
+            used = True
+        return used
 
     async def requeue_expired(self) -> int:
         """Return letters whose lease ran out (their worker died) to the queue."""
