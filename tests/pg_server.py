@@ -7,6 +7,7 @@ directory under the system's temporary directory (pytest's own is readable by ro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pwd
@@ -14,8 +15,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app import migrate
+from app.db import create_engine
 from tests.databases import unavailable
 
 SERVER_USER = "postgres"
@@ -46,7 +54,9 @@ class OwnPostgres:
     {"log_min_error_statement": "error"}; the server's log is `log_text()`.
     """
 
-    def __init__(self, directory: Path, *, settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, *, settings: dict[str, str] | None = None
+    ) -> None:
         bindir = _bindir()
         if bindir is None:
             unavailable("PostgreSQL's initdb and pg_ctl are not installed (pg_config --bindir)")
@@ -54,6 +64,8 @@ class OwnPostgres:
         self.bindir = bindir
         self.as_root = os.geteuid() == 0
         self._own_tmp: Path | None = None
+        if directory is None and not self.as_root:
+            directory = self._own_tmp = Path(tempfile.mkdtemp(prefix="appeals-pg-"))
         if self.as_root:
             try:
                 server_user = pwd.getpwnam(SERVER_USER)
@@ -63,6 +75,7 @@ class OwnPostgres:
             directory = self._own_tmp = Path(tempfile.mkdtemp(prefix="appeals-pg-"))
             os.chown(directory, server_user.pw_uid, server_user.pw_gid)
             directory.chmod(0o700)
+        assert directory is not None
         self.directory = directory
         self.data = directory / "data"
         self.logfile = directory / "server.log"
@@ -134,3 +147,28 @@ class OwnPostgres:
             shutil.rmtree(self._own_tmp, ignore_errors=True)
         else:
             shutil.rmtree(self.data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A started server of the caller's own, stopped and removed afterwards."""
+    server = OwnPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+async def create_migrated_database(server: OwnPostgres) -> str:
+    """A new database on `server`, migrated to head by Alembic; returns its URL."""
+    name = f"appeals_own_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    url = make_url(server.url).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(migrate.upgrade, url)
+    return url
