@@ -180,6 +180,15 @@ def test_cli_creates_staff_with_the_password_from_the_environment(
             cli, ["staff", "create", "weak@campaign.example.org", "--role", "admin"]
         )
         assert weak.exit_code == 1
+        # Through app.text's gate, as on the pages: a NUL never reaches the database.
+        monkeypatch.setenv("APPEALS_STAFF_PASSWORD", STAFF_PASSWORD)
+        hostile = runner.invoke(cli, ["staff", "set-password", "cli@campaign.example.org\x00"])
+        assert hostile.exit_code == 1
+        assert "email: Value error, must not contain control characters" in hostile.output
+        monkeypatch.setenv("APPEALS_STAFF_PASSWORD", STAFF_PASSWORD + "\x07")
+        bell = runner.invoke(cli, ["staff", "set-password", "cli@campaign.example.org"])
+        assert bell.exit_code == 1
+        assert "password:" in bell.output
     finally:
         get_settings.cache_clear()
 
