@@ -274,10 +274,9 @@ def validate_sender(
 
 
 def public_base(request: Request, settings: Settings) -> str:
-    """The base URL for links in e-mails: the configured public URL, else (not in production:
-    a forged Host header would put another site's address in the e-mail) the request's."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    if settings.environment == "production":
+    """The base URL for links in e-mails (Settings.public_base_url), never the request's: a
+    forged Host header would put another site's address in the e-mail."""
+    base = settings.public_base_url
+    if base is None:
         raise NotConfigured("APPEALS_PUBLIC_URL is not set: links cannot be sent.")
-    return str(request.base_url).rstrip("/")
+    return base
