@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from app.config import Settings
 from app.i18n import SUPPORTED
 from app.i18n.middleware import COOKIE
+from app.text import ONE_LINE
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,8 +25,8 @@ def _local_path(target: str) -> str:
 @router.get("/language/{language}", name="set_language")
 async def set_language(
     request: Request,
-    language: Annotated[str, Path(pattern="^(" + "|".join(SUPPORTED) + ")$")],
-    next: Annotated[str, Query(max_length=2000)] = "/",
+    language: Annotated[str, Path(pattern="^(" + "|".join(SUPPORTED) + ")$"), ONE_LINE],
+    next: Annotated[str, Query(max_length=2000), ONE_LINE] = "/",
 ) -> RedirectResponse:
     settings: Settings = request.app.state.settings
     response = RedirectResponse(_local_path(next), status_code=303)
