@@ -30,14 +30,21 @@ SERVER_USER = "postgres"
 
 
 def _bindir() -> Path | None:
+    """Where initdb and pg_ctl are: `pg_config --bindir`, else Debian's newest version."""
     try:
         out = subprocess.run(
             ["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=10
         )
+        path = Path(out.stdout.strip())
+        if (path / "initdb").exists() and (path / "pg_ctl").exists():
+            return path
     except (OSError, subprocess.SubprocessError):
-        return None
-    path = Path(out.stdout.strip())
-    return path if (path / "initdb").exists() and (path / "pg_ctl").exists() else None
+        pass
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda initdb: [int(part) for part in initdb.parts[-3].split(".") if part.isdigit()],
+    )
+    return found[-1].parent if found else None
 
 
 def _free_port() -> int:
