@@ -17,6 +17,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # The ground floor: shared infrastructure, which imports nothing but itself.
 INFRASTRUCTURE = frozenset(
     {
+        "body_limit",
         "config",
         "db",
         "dependencies",
@@ -26,6 +27,7 @@ INFRASTRUCTURE = frozenset(
         "i18n",
         "mail",
         "migrate",
+        "openapi",
         "ratelimit",
         "security",
         "sqlite_driver",
