@@ -30,6 +30,7 @@ from app.letters import api as letters_api
 from app.letters import pages as letters_pages
 from app.letters.cache import IntakeCache
 from app.letters.tasks import periodic_purge
+from app.methods import AllowMiddleware
 from app.ratelimit import RateLimiter
 from app.security import SecurityHeadersMiddleware
 from app.staff import routes as staff_routes
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StaffGateMiddleware)
     app.add_middleware(body_limit.BodyLimitMiddleware)
     app.add_middleware(LanguageMiddleware)
+    app.add_middleware(AllowMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, always_hsts=settings.environment == "production")
     app.state.login_throttle = LoginThrottle(rate_limiter, settings)
     app.state.sessionmaker = sessionmaker

@@ -26,6 +26,7 @@ INFRASTRUCTURE = frozenset(
         "hooks",
         "i18n",
         "mail",
+        "methods",
         "migrate",
         "openapi",
         "ratelimit",
