@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import body_limit
+from app import body_limit, openapi
 from app.campaigns import routes as campaigns_routes
 from app.config import Settings, get_settings
 from app.db import create_sessionmaker, engine_for
@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The busiest route first (the router tries each route in order): see pages.submit_page.
     app.router.routes.insert(0, letters_pages.submit_route)
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses=openapi.HEALTH)
     async def healthz() -> JSONResponse:
         """Whether the service and its database answer."""
         try:

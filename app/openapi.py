@@ -4,14 +4,15 @@ operations declare, by status.
 
 Each operation lists the statuses it can answer besides its success: `responses=errors(404, 422)`.
 As a rule: 401 where staff credentials are needed and 403 where a role (or, with the session
-cookie, the CSRF token) is checked; 404 where a path names something; 413 and 422 where there is
-a body, 422 wherever there are parameters; 409, 410 and 429 where the service raises them; 503
-everywhere the database is read (every operation but the metrics).
+cookie, the CSRF token) is checked; 404 where a path names something; 400, 413 and 422 where there
+is a body (400: one that cannot even be decoded); 422 wherever there are parameters; 409, 410 and
+429 where the service raises them; 503 everywhere, for every operation reads the database.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +39,11 @@ class ErrorOut(BaseModel):
     )
 
 
+class HealthOut(BaseModel):
+    status: Literal["ok", "error"]
+    database: Literal["ok", "unavailable"]
+
+
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
@@ -46,6 +52,7 @@ RETRY_AFTER = {
 }
 
 DESCRIPTIONS = {
+    400: "The body could not be read: not UTF-8, or not the media type it says",
     401: "No valid credentials: an API token (or the staff session cookie) that is missing, "
     "invalid, expired or revoked",
     403: "Credentials valid, but the staff member's roles do not allow this (or, with the session "
@@ -60,12 +67,35 @@ DESCRIPTIONS = {
 }
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` of an operation: these error statuses, each with the error body."""
+def errors(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of an operation: these error statuses, each with the error body (and a
+    description of the operation's own where `described` gives one)."""
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        response: dict[str, Any] = {"model": ErrorOut, "description": DESCRIPTIONS[status]}
+        description = (described or {}).get(status, DESCRIPTIONS[status])
+        response: dict[str, Any] = {"model": ErrorOut, "description": description}
         if status in (429, 503):
             response["headers"] = RETRY_AFTER
         responses[status] = response
     return responses
+
+
+def media(
+    description: str, schemas: Mapping[str, Mapping[str, Any]], *, status: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry of an answer that is not (only) JSON: each media type's schema."""
+    content = {media_type: {"schema": dict(schema)} for media_type, schema in schemas.items()}
+    return {status: {"description": description, "content": content}}
+
+
+# /healthz (app.main): the same body either way.
+HEALTH: dict[int | str, dict[str, Any]] = {
+    200: {"model": HealthOut, "description": "The service and its database answer"},
+    503: {
+        "model": HealthOut,
+        "description": "The database does not answer",
+        "headers": RETRY_AFTER,
+    },
+}
