@@ -15,8 +15,8 @@ from app.main import create_app
 from app.openapi import ErrorOut
 
 ERROR = "#/components/schemas/ErrorOut"
-BEARER = {"apiToken": []}
-COOKIE = {"staffSession": []}
+BEARER: dict[str, list[str]] = {"apiToken": []}
+COOKIE: dict[str, list[str]] = {"staffSession": []}
 
 
 @pytest.fixture(scope="module")
