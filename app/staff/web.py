@@ -79,8 +79,8 @@ def set_cookie(
 bearer_token = HTTPBearer(
     scheme_name="apiToken",
     bearerFormat="apl_…",
-    description="A staff member's API token (`appeals` staff account page or POST "
-    "/api/v1/staff/tokens): `Authorization: Bearer apl_…`.",
+    description="A staff member's API token, made on the account page (/staff/account) or by "
+    "POST /api/v1/staff/tokens: `Authorization: Bearer apl_…`.",
     auto_error=False,
 )
 session_cookie = APIKeyCookie(
