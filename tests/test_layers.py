@@ -29,6 +29,7 @@ INFRASTRUCTURE = frozenset(
         "methods",
         "migrate",
         "openapi",
+        "outage",
         "ratelimit",
         "security",
         "sqlite_driver",

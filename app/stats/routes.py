@@ -37,6 +37,7 @@ from app.stats.schemas import (
     SummaryOut,
     parse_filter,
 )
+from app.text import ONE_LINE
 
 public_api = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=errors(503))
 api = APIRouter(
@@ -47,10 +48,14 @@ pages = APIRouter(prefix="/staff/stats", include_in_schema=False)
 AnalystDep = Annotated[Auth, role(Role.analyst, Role.admin)]
 PUBLIC_MAX_AGE = 60
 CHART_CSP = "default-src 'none'; frame-ancestors 'none'"
-SlugPath = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")]
-CampaignQuery = Annotated[str | None, Query(max_length=80, description="Campaign slug")]
-RegionQuery = Annotated[str | None, Query(max_length=16, description="Region code, e.g. RU-MOW")]
-DateQuery = Annotated[str | None, Query(max_length=10, description="UTC day, YYYY-MM-DD")]
+# Every parameter passes app.text's gate first (a NUL in `?campaign=` was a 500 on PostgreSQL).
+SlugPath = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$"), ONE_LINE]
+ChartPath = Annotated[str, Path(max_length=20), ONE_LINE]
+CampaignQuery = Annotated[str | None, Query(max_length=80, description="Campaign slug"), ONE_LINE]
+RegionQuery = Annotated[
+    str | None, Query(max_length=16, description="Region code, e.g. RU-MOW"), ONE_LINE
+]
+DateQuery = Annotated[str | None, Query(max_length=10, description="UTC day, YYYY-MM-DD"), ONE_LINE]
 
 
 async def _scope(
@@ -143,10 +148,12 @@ async def _summary(
 
 
 # The JSON API's filters say their patterns in the OpenAPI document; empty is no filter. (The
-# dashboard's form takes any text, and shows a bad value's error beside the form.)
+# dashboard's form takes any text, and shows a bad value's error beside the form.) Through the
+# gate for text like every input, after their constraints (app.text).
 CampaignFilter = Annotated[
     str | None,
     Query(max_length=80, pattern=r"^(?:[a-z0-9]+(?:-[a-z0-9]+)*)?$", description="Campaign slug"),
+    ONE_LINE,
 ]
 RegionFilter = Annotated[
     str | None,
@@ -155,6 +162,7 @@ RegionFilter = Annotated[
         pattern=r"^(?:[A-Za-z]{2}-[A-Za-z0-9]{1,3})?$",
         description="Region code, e.g. RU-MOW",
     ),
+    ONE_LINE,
 ]
 # A day is checked by parse_filter, whose message is clearer than a pattern's: the document
 # shows the pattern all the same.
@@ -165,6 +173,7 @@ DayFilter = Annotated[
         description="UTC day, YYYY-MM-DD",
         json_schema_extra={"pattern": r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2})?$"},
     ),
+    ONE_LINE,
 ]
 
 
@@ -295,7 +304,7 @@ async def chart(
     request: Request,
     session: SessionDep,
     auth: AnalystDep,
-    name: str,
+    name: ChartPath,
     campaign: CampaignQuery = None,
     region: RegionQuery = None,
     since: DateQuery = None,
