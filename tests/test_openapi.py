@@ -121,3 +121,9 @@ def test_exports_declare_their_media_types(document: dict[str, Any]) -> None:
     assert rows["properties"]["total"] == {"type": "integer", "minimum": 0}
     metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]
     assert set(metrics["content"]) == {"text/plain; version=0.0.4; charset=utf-8"}
+
+
+def test_consent_accepts_true_only(document: dict[str, Any]) -> None:
+    consent = document["components"]["schemas"]["SubmissionIn"]["properties"]["consent"]
+    assert consent["const"] is True
+    assert "consent" in document["components"]["schemas"]["SubmissionIn"]["required"]

@@ -55,8 +55,9 @@ def _schema(phases: dict[str, Any]) -> schemathesis.BaseSchema:
 
 boundaries = _schema({"fuzzing": {"enabled": False}, "stateful": {"enabled": False}})
 examples = _schema({"coverage": {"enabled": False}, "stateful": {"enabled": False}})
-# Each answer against the document, a method it does not list (405 with every method in Allow),
-# and a staff operation without its token or with a broken one (401).
+# Each answer against the document; a method it does not list (405, every method in Allow); a
+# staff operation without its token or with a broken one (401); and input the document says is
+# invalid (refused, never taken: the document is not stricter than the app).
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     openapi_checks.status_code_conformance,
@@ -66,6 +67,7 @@ CHECKS = [
     openapi_checks.unsupported_method,
     openapi_checks.allow_header_conformance,
     openapi_checks.ignored_auth,
+    openapi_checks.negative_data_rejection,
 ]
 Case = schemathesis.Case[schemathesis.APIOperation[Any, Any, Any, Any]]
 HYPOTHESIS = hypothesis.settings(
