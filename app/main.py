@@ -15,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import event, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import body_limit, openapi
 from app.campaigns import routes as campaigns_routes
 from app.config import Settings, get_settings
 from app.db import create_sessionmaker, engine_for
@@ -29,10 +30,11 @@ from app.letters import api as letters_api
 from app.letters import pages as letters_pages
 from app.letters.cache import IntakeCache
 from app.letters.tasks import periodic_purge
-from app.letters.web import BodyLimitMiddleware
+from app.methods import AllowMiddleware
 from app.ratelimit import RateLimiter
 from app.security import SecurityHeadersMiddleware
 from app.staff import routes as staff_routes
+from app.staff.gate import StaffGateMiddleware
 from app.staff.throttle import LoginThrottle
 from app.staff.web import login_redirect_target
 from app.stats import routes as stats_routes
@@ -105,7 +107,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        messages = {404: "Not found.", 405: "Method not allowed."}
+        messages = {
+            404: "Not found.",
+            405: "Method not allowed.",
+            413: body_limit.too_large_message(),
+        }
         message = messages.get(exc.status_code, str(exc.detail))
         response = _error_response(request, exc.status_code, message, "http_error")
         for name, value in (exc.headers or {}).items():
@@ -172,8 +178,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outage=outage,
         log_traceback=settings.environment == "test",
     )
+    app.add_middleware(StaffGateMiddleware)
+    app.add_middleware(body_limit.BodyLimitMiddleware)
     app.add_middleware(LanguageMiddleware)
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(AllowMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, always_hsts=settings.environment == "production")
     app.state.login_throttle = LoginThrottle(rate_limiter, settings)
     app.state.sessionmaker = sessionmaker
@@ -197,7 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The busiest route first (the router tries each route in order): see pages.submit_page.
     app.router.routes.insert(0, letters_pages.submit_route)
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses=openapi.HEALTH)
     async def healthz() -> JSONResponse:
         """Whether the service and its database answer."""
         try:

@@ -44,10 +44,8 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-@pytest.fixture
-async def sessionmaker(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on a database that is emptied after each test."""
-    yield create_sessionmaker(engine)
+async def empty_database(engine: AsyncEngine) -> None:
+    """Delete every row, as each test leaves the database for the next."""
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
@@ -55,6 +53,13 @@ async def sessionmaker(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[
         else:
             for table in tables:
                 await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def sessionmaker(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a database that is emptied after each test."""
+    yield create_sessionmaker(engine)
+    await empty_database(engine)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # The ground floor: shared infrastructure, which imports nothing but itself.
 INFRASTRUCTURE = frozenset(
     {
+        "body_limit",
         "config",
         "db",
         "dependencies",
@@ -25,8 +26,10 @@ INFRASTRUCTURE = frozenset(
         "hooks",
         "i18n",
         "mail",
-        "outage",
+        "methods",
         "migrate",
+        "openapi",
+        "outage",
         "ratelimit",
         "security",
         "sqlite_driver",

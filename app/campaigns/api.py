@@ -23,9 +23,16 @@ from app.campaigns.schemas import (
 )
 from app.campaigns.web import DecisionPath, DiffFrom, DiffTo, IdPath, IdQuery
 from app.dependencies import SessionDep
+from app.openapi import errors
 from app.staff.web import AuthDep
 
-api = APIRouter(prefix="/api/v1/staff", tags=["staff: campaigns"])
+api = APIRouter(prefix="/api/v1/staff", tags=["staff: campaigns"], responses=errors(401, 503))
+
+
+# Reads of one thing, changes (with a body), and actions (without one).
+READ = errors(404, 422)
+WRITE = errors(400, 403, 404, 409, 413, 422)
+ACTION = errors(403, 404, 409, 422)
 
 
 def _campaign_out(campaign: Campaign) -> CampaignOut:
@@ -38,7 +45,12 @@ async def list_campaigns(session: SessionDep, auth: AuthDep) -> list[CampaignOut
     return [_campaign_out(c) for c in await lifecycle.list_campaigns(session)]
 
 
-@api.post("/campaigns", response_model=CampaignOut, status_code=201)
+@api.post(
+    "/campaigns",
+    response_model=CampaignOut,
+    status_code=201,
+    responses=errors(400, 403, 409, 413, 422),
+)
 async def create_campaign(data: CampaignIn, session: SessionDep, auth: AuthDep) -> CampaignOut:
     """Create a draft campaign (editors)."""
     campaign = await lifecycle.create_campaign(session, data=data, actor=auth.staff)
@@ -46,7 +58,7 @@ async def create_campaign(data: CampaignIn, session: SessionDep, auth: AuthDep) 
     return _campaign_out(campaign)
 
 
-@api.get("/campaigns/{campaign_id}", response_model=CampaignDetailOut)
+@api.get("/campaigns/{campaign_id}", response_model=CampaignDetailOut, responses=READ)
 async def get_campaign(
     campaign_id: IdPath, session: SessionDep, auth: AuthDep
 ) -> CampaignDetailOut:
@@ -55,7 +67,7 @@ async def get_campaign(
     return CampaignDetailOut.model_validate(campaign)
 
 
-@api.put("/campaigns/{campaign_id}", response_model=CampaignOut)
+@api.put("/campaigns/{campaign_id}", response_model=CampaignOut, responses=WRITE)
 async def update_campaign(
     campaign_id: IdPath, data: CampaignIn, session: SessionDep, auth: AuthDep
 ) -> CampaignOut:
@@ -67,7 +79,7 @@ async def update_campaign(
     return _campaign_out(campaign)
 
 
-@api.post("/campaigns/{campaign_id}/status", response_model=CampaignOut)
+@api.post("/campaigns/{campaign_id}/status", response_model=CampaignOut, responses=WRITE)
 async def set_status(
     campaign_id: IdPath, data: StatusIn, session: SessionDep, auth: AuthDep
 ) -> CampaignOut:
@@ -79,7 +91,9 @@ async def set_status(
     return _campaign_out(campaign)
 
 
-@api.post("/campaigns/{campaign_id}/texts", response_model=TextOut, status_code=201)
+@api.post(
+    "/campaigns/{campaign_id}/texts", response_model=TextOut, status_code=201, responses=WRITE
+)
 async def create_text(
     campaign_id: IdPath, data: TextIn, session: SessionDep, auth: AuthDep
 ) -> TextOut:
@@ -96,13 +110,13 @@ async def create_text(
     return TextOut.model_validate(await texts.get_text(session, text_id=version.text_id))
 
 
-@api.get("/texts/{text_id}", response_model=TextOut)
+@api.get("/texts/{text_id}", response_model=TextOut, responses=READ)
 async def get_text(text_id: IdPath, session: SessionDep, auth: AuthDep) -> TextOut:
     """A text with its version history."""
     return TextOut.model_validate(await texts.get_text(session, text_id=text_id))
 
 
-@api.post("/texts/{text_id}/versions", response_model=VersionOut, status_code=201)
+@api.post("/texts/{text_id}/versions", response_model=VersionOut, status_code=201, responses=WRITE)
 async def save_version(
     text_id: IdPath, data: VersionIn, session: SessionDep, auth: AuthDep
 ) -> VersionOut:
@@ -114,7 +128,7 @@ async def save_version(
     return VersionOut.model_validate(version)
 
 
-@api.get("/texts/{text_id}/diff", response_model=DiffOut)
+@api.get("/texts/{text_id}/diff", response_model=DiffOut, responses=READ)
 async def diff(
     text_id: IdPath,
     session: SessionDep,
@@ -129,13 +143,15 @@ async def diff(
     return DiffOut(text_id=text_id, from_number=from_number, to_number=to_number, lines=lines)
 
 
-@api.get("/versions/{version_id}", response_model=VersionOut)
+@api.get("/versions/{version_id}", response_model=VersionOut, responses=READ)
 async def get_version(version_id: IdPath, session: SessionDep, auth: AuthDep) -> VersionOut:
     """One version."""
     return VersionOut.model_validate(await texts.get_version(session, version_id=version_id))
 
 
-@api.get("/versions/{version_id}/preview", response_model=PreviewOut)
+@api.get(
+    "/versions/{version_id}/preview", response_model=PreviewOut, responses=errors(404, 409, 422)
+)
 async def preview(
     version_id: IdPath, deputy_id: IdQuery, session: SessionDep, auth: AuthDep
 ) -> PreviewOut:
@@ -146,7 +162,7 @@ async def preview(
     return PreviewOut(version_id=version.id, deputy_id=deputy.id, subject=subject, body=body)
 
 
-@api.post("/versions/{version_id}/submit", response_model=VersionOut)
+@api.post("/versions/{version_id}/submit", response_model=VersionOut, responses=ACTION)
 async def submit(version_id: IdPath, session: SessionDep, auth: AuthDep) -> VersionOut:
     """Send a draft for review (editors)."""
     version = await vetting.submit_version(session, version_id=version_id, actor=auth.staff)
@@ -154,7 +170,7 @@ async def submit(version_id: IdPath, session: SessionDep, auth: AuthDep) -> Vers
     return VersionOut.model_validate(version)
 
 
-@api.post("/versions/{version_id}/approve", response_model=VersionOut)
+@api.post("/versions/{version_id}/approve", response_model=VersionOut, responses=WRITE)
 async def approve(
     version_id: IdPath, session: SessionDep, auth: AuthDep, data: ReviewIn | None = None
 ) -> VersionOut:
@@ -166,7 +182,7 @@ async def approve(
     return VersionOut.model_validate(version)
 
 
-@api.post("/versions/{version_id}/reject", response_model=VersionOut)
+@api.post("/versions/{version_id}/reject", response_model=VersionOut, responses=WRITE)
 async def reject(
     version_id: IdPath, data: ReviewIn, session: SessionDep, auth: AuthDep
 ) -> VersionOut:
@@ -178,7 +194,7 @@ async def reject(
     return VersionOut.model_validate(version)
 
 
-@api.post("/versions/{version_id}/withdraw", response_model=VersionOut)
+@api.post("/versions/{version_id}/withdraw", response_model=VersionOut, responses=WRITE)
 async def withdraw(
     version_id: IdPath, data: ReviewIn, session: SessionDep, auth: AuthDep
 ) -> VersionOut:
@@ -190,7 +206,7 @@ async def withdraw(
     return VersionOut.model_validate(version)
 
 
-@api.post("/versions/{version_id}/held/{decision}", response_model=HeldLettersOut)
+@api.post("/versions/{version_id}/held/{decision}", response_model=HeldLettersOut, responses=ACTION)
 async def held_letters(
     version_id: IdPath,
     decision: DecisionPath,

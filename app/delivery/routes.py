@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.delivery import metrics, service
 from app.dependencies import SessionDep
+from app.openapi import errors, media
 from app.staff.models import Role
 from app.staff.web import Auth, role, staff_page
 
@@ -18,13 +19,18 @@ pages = APIRouter(prefix="/staff/sink", include_in_schema=False)
 # The sink holds whole letters, senders' names included: the staff who write and vet them may
 # read it, analysts (who see only aggregates) may not.
 StaffViewer = Annotated[Auth, role(Role.admin, Role.editor, Role.lawyer)]
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text format
 
 
-@service_routes.get("/metrics", response_class=Response)
+@service_routes.get(
+    "/metrics",
+    response_class=Response,
+    responses=media("The metrics", {METRICS_TYPE: {"type": "string"}}) | errors(503),
+)
 async def prometheus_metrics(session: SessionDep) -> Response:
     """Delivery metrics in Prometheus text format."""
     body = await metrics.render(session)
-    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(body, media_type=METRICS_TYPE)
 
 
 @pages.get("", response_class=HTMLResponse, name="sink_page")

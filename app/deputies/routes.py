@@ -10,10 +10,11 @@ from fastapi.responses import HTMLResponse
 from app.dependencies import SessionDep
 from app.deputies import service
 from app.deputies.schemas import REGION_CODE_PATTERN, DeputyOut, LegislatureOut, RegionOut
+from app.openapi import errors
 from app.templating import templates
 from app.text import ONE_LINE
 
-api = APIRouter(prefix="/api/v1", tags=["deputies"])
+api = APIRouter(prefix="/api/v1", tags=["deputies"], responses=errors(503))
 pages = APIRouter(include_in_schema=False)
 
 RegionCodePath = Annotated[
@@ -43,7 +44,7 @@ async def list_regions(session: SessionDep) -> list[RegionOut]:
     ]
 
 
-@api.get("/regions/{code}/deputies", response_model=list[DeputyOut])
+@api.get("/regions/{code}/deputies", response_model=list[DeputyOut], responses=errors(404, 422))
 async def list_region_deputies(code: RegionCodePath, session: SessionDep) -> list[DeputyOut]:
     """The region's active deputies, sorted by surname."""
     region = await service.get_region(session, code=code)
@@ -51,7 +52,7 @@ async def list_region_deputies(code: RegionCodePath, session: SessionDep) -> lis
     return [DeputyOut.model_validate(deputy) for deputy in deputies]
 
 
-@api.get("/deputies/{deputy_id}", response_model=DeputyOut)
+@api.get("/deputies/{deputy_id}", response_model=DeputyOut, responses=errors(404, 422))
 async def get_deputy(deputy_id: DeputyIdPath, session: SessionDep) -> DeputyOut:
     """One deputy, including inactive ones (letters may point at them)."""
     return DeputyOut.model_validate(await service.get_deputy(session, deputy_id=deputy_id))

@@ -25,8 +25,9 @@ from app.letters.schemas import (
     SubmissionOut,
 )
 from app.letters.submissions import SubmissionStatus
+from app.openapi import errors
 
-api = APIRouter(prefix="/api/v1", tags=["citizens"])
+api = APIRouter(prefix="/api/v1", tags=["citizens"], responses=errors(503))
 
 
 def _letter_out(letter: Letter) -> LetterStatusOut:
@@ -67,7 +68,7 @@ async def api_campaigns(session: SessionDep) -> list[OpenCampaignOut]:
     "/campaigns/{slug}/submissions",
     response_model=SubmissionOut,
     status_code=202,
-    responses={429: {"description": "Rate limit"}},
+    responses=errors(400, 404, 409, 410, 413, 422, 429),
 )
 async def api_submit(
     request: Request,
@@ -122,10 +123,13 @@ async def api_submit(
     "/confirmations",
     response_model=StatusOut,
     status_code=201,
-    responses={
-        409: {"description": "Link used, or every deputy chosen already written to"},
-        410: {"description": "Link expired"},
-    },
+    responses=errors(
+        *(400, 404, 409, 410, 413, 422, 429),
+        described={
+            409: "The link was used already, or every deputy chosen was written to already",
+            410: "The link has expired",
+        },
+    ),
 )
 async def api_confirm(
     request: Request,
@@ -160,7 +164,7 @@ async def api_confirm(
     )
 
 
-@api.get("/status/{token}", response_model=StatusOut)
+@api.get("/status/{token}", response_model=StatusOut, responses=errors(404, 422, 429))
 async def api_status(
     request: Request,
     token: TokenPath,
@@ -173,7 +177,11 @@ async def api_status(
     return _status_out(await flow.get_status(session, token=token))
 
 
-@api.post("/status/{token}/cancel", response_model=StatusOut)
+@api.post(
+    "/status/{token}/cancel",
+    response_model=StatusOut,
+    responses=errors(400, 404, 409, 413, 422, 429),
+)
 async def api_cancel(
     request: Request,
     token: TokenPath,
@@ -190,7 +198,7 @@ async def api_cancel(
     return _status_out(await flow.get_status(session, token=token))
 
 
-@api.post("/status/{token}/erase", response_model=StatusOut)
+@api.post("/status/{token}/erase", response_model=StatusOut, responses=errors(404, 422, 429))
 async def api_erase(
     request: Request,
     token: TokenPath,

@@ -1,5 +1,5 @@
-"""What the citizen flow's pages and API share: the client address, rate limits, the bounded
-request body, and the validation of the sender's form into per-field, translated messages."""
+"""What the citizen flow's pages and API share: the client address, rate limits, the form's
+fields, and the validation of the sender's form into per-field, translated messages."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
-from starlette.datastructures import FormData, Headers, UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import mail
 from app.config import Settings
@@ -23,61 +21,15 @@ from app.i18n import gettext as _
 from app.letters.schemas import SenderIn
 from app.ratelimit import RateLimiter, Rule, networks
 
-# The citizen's requests are small; anything bigger is refused before it is read whole.
-MAX_BODY = 32 * 1024
-LIMITED_PREFIXES = (
-    "/campaigns/",
-    "/confirm/",
-    "/status/",
-    "/api/v1/campaigns/",
-    "/api/v1/confirmations",
-    "/api/v1/status/",
-)
 # The honeypot: a field hidden from people by CSS; a bot that fills it is told "done".
 HONEYPOT = "website"
 MAX_FIELDS = 1000  # as Starlette's form parser
 URLENCODED = "application/x-www-form-urlencoded"
 
 
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 class NotConfigured(AppError):
     status_code = 503
     code = "not_configured"
-
-
-class BodyLimitMiddleware:
-    """Refuse (413) request bodies over MAX_BODY on the citizen flow's paths."""
-
-    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY) -> None:
-        self.app = app
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await PlainTextResponse("Request body too large.", status_code=413)(
-                scope, receive, send
-            )
-            return
-        seen = 0
-
-        async def bounded() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise PayloadTooLarge("Request body too large.")
-            return message
-
-        await self.app(scope, bounded, send)
 
 
 async def read_form(request: Request) -> FormData:
@@ -88,7 +40,7 @@ async def read_form(request: Request) -> FormData:
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type != URLENCODED:
         return await request.form()
-    body = await request.body()  # bounded by BodyLimitMiddleware
+    body = await request.body()  # bounded by the route's limit (app.body_limit)
     try:
         pairs = parse_qsl(
             body.decode("latin-1"),

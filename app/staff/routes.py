@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.dependencies import SessionDep
 from app.errors import AppError, Forbidden
+from app.openapi import errors
 from app.staff import accounts, api_tokens, audit_log, sessions, totp
 from app.staff.models import Role
 from app.staff.schemas import (
@@ -38,7 +39,7 @@ from app.staff.web import (
 )
 from app.text import ONE_LINE, SECRET
 
-api = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+api = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=errors(401, 503))
 pages = APIRouter(prefix="/staff", include_in_schema=False)
 
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -306,13 +307,15 @@ async def me(auth: AuthDep) -> StaffOut:
     return StaffOut.model_validate(auth.staff)
 
 
-@api.get("/members", response_model=list[StaffOut])
+@api.get("/members", response_model=list[StaffOut], responses=errors(403))
 async def list_members(session: SessionDep, auth: Admin) -> list[StaffOut]:
     """Every staff member (admins)."""
     return [StaffOut.model_validate(m) for m in await accounts.list_staff(session)]
 
 
-@api.post("/members", response_model=StaffOut, status_code=201)
+@api.post(
+    "/members", response_model=StaffOut, status_code=201, responses=errors(400, 403, 409, 413, 422)
+)
 async def create_member(
     request: Request, data: StaffIn, session: SessionDep, auth: Admin
 ) -> StaffOut:
@@ -330,7 +333,9 @@ async def create_member(
     return StaffOut.model_validate(staff)
 
 
-@api.patch("/members/{staff_id}", response_model=StaffOut)
+@api.patch(
+    "/members/{staff_id}", response_model=StaffOut, responses=errors(400, 403, 404, 409, 413, 422)
+)
 async def update_member(
     staff_id: IdPath, data: StaffUpdate, session: SessionDep, auth: Admin
 ) -> StaffOut:
@@ -347,7 +352,7 @@ async def update_member(
     return StaffOut.model_validate(staff)
 
 
-@api.get("/audit", response_model=AuditPage)
+@api.get("/audit", response_model=AuditPage, responses=errors(403, 422))
 async def audit(
     session: SessionDep,
     auth: Admin,
@@ -368,7 +373,9 @@ async def list_tokens(session: SessionDep, auth: AuthDep) -> list[TokenOut]:
     ]
 
 
-@api.post("/tokens", response_model=TokenCreated, status_code=201)
+@api.post(
+    "/tokens", response_model=TokenCreated, status_code=201, responses=errors(400, 403, 413, 422)
+)
 async def create_token(data: TokenIn, session: SessionDep, auth: AuthDep) -> TokenCreated:
     """A new API token for the authenticated member; the token is in this response only."""
     token, raw = await api_tokens.create_api_token(
@@ -380,7 +387,7 @@ async def create_token(data: TokenIn, session: SessionDep, auth: AuthDep) -> Tok
     )
 
 
-@api.delete("/tokens/{token_id}", status_code=204)
+@api.delete("/tokens/{token_id}", status_code=204, responses=errors(403, 404, 422))
 async def revoke_token(token_id: IdPath, session: SessionDep, auth: AuthDep) -> Response:
     """Revoke one of the authenticated member's tokens."""
     await api_tokens.revoke_api_token(session, staff=auth.staff, token_id=token_id)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -27,20 +28,35 @@ Name = Annotated[
 Password = Annotated[str, StringConstraints(max_length=1024), SECRET]
 
 
+def _each_once(value: Any) -> Any:
+    """A set's items are unique in the OpenAPI document (`uniqueItems`): a role given twice is
+    refused, not merged."""
+    try:
+        repeated = isinstance(value, list) and len(set(value)) != len(value)
+    except TypeError:  # not roles at all: pydantic says so
+        repeated = False
+    if repeated:
+        raise ValueError("each role at most once")
+    return value
+
+
+Roles = Annotated[set[Role], BeforeValidator(_each_once)]
+
+
 class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
     name: Name = ""
     password: Password
-    roles: set[Role] = Field(min_length=1)
+    roles: Roles = Field(min_length=1)
 
 
 class StaffUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    roles: set[Role] | None = None
+    roles: Roles | None = None
     is_active: StrictBool | None = None
 
 

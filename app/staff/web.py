@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, Security
 from fastapi.responses import HTMLResponse
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -71,20 +72,33 @@ def set_cookie(
     )
 
 
-async def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+# The two ways in, as the OpenAPI document declares them on every staff operation.
+bearer_token = HTTPBearer(
+    scheme_name="apiToken",
+    bearerFormat="apl_…",
+    description="A staff member's API token, made on the account page (/staff/account) or by "
+    "POST /api/v1/staff/tokens: `Authorization: Bearer apl_…`.",
+    auto_error=False,
+)
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="staffSession",
+    description="The staff pages' login session; a state-changing request authenticated by it "
+    f"must carry the session's CSRF token in `{CSRF_HEADER}`.",
+    auto_error=False,
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)]
+CookieDep = Annotated[str | None, Security(session_cookie)]
 
 
-async def optional_auth(request: Request, session: SessionDep) -> Auth | None:
+async def optional_auth(
+    request: Request, session: SessionDep, bearer: BearerDep, cookie: CookieDep
+) -> Auth | None:
     """The staff member making the request, if any."""
     settings = settings_of(request)
-    if request.url.path.startswith("/api/"):
-        raw = await _bearer(request)
-        if raw is not None:
-            return await _bearer_auth(request, session, raw)
-    token = request.cookies.get(SESSION_COOKIE, "")
+    if bearer is not None and request.url.path.startswith("/api/"):
+        return await _bearer_auth(request, session, bearer.credentials)
+    token = cookie or ""
     staff = await sessions.staff_for_session(session, token=token) if token else None
     if staff is None:
         return None

@@ -23,9 +23,11 @@ from app.deputies.models import Region
 from app.errors import InvalidInput, NotFound
 from app.i18n import current_language
 from app.i18n import gettext as _
+from app.openapi import errors, media
 from app.staff.models import Role
 from app.staff.web import Auth, role, staff_page
 from app.stats import aggregates, charts, export, figures, filters, public
+from app.stats.aggregates import EXPORT_COLUMNS
 from app.stats.schemas import (
     STATUSES,
     CountsOut,
@@ -37,8 +39,10 @@ from app.stats.schemas import (
 )
 from app.text import ONE_LINE
 
-public_api = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
-api = APIRouter(prefix="/api/v1/staff/stats", tags=["staff: statistics"])
+public_api = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=errors(503))
+api = APIRouter(
+    prefix="/api/v1/staff/stats", tags=["staff: statistics"], responses=errors(401, 403, 503)
+)
 pages = APIRouter(prefix="/staff/stats", include_in_schema=False)
 
 AnalystDep = Annotated[Auth, role(Role.analyst, Role.admin)]
@@ -112,7 +116,7 @@ async def public_total(session: SessionDep, response: Response) -> PublicTotalOu
     return PublicTotalOut(letters_sent=await public.letters_sent(session))
 
 
-@public_api.get("/public/{slug}", response_model=PublicTotalOut)
+@public_api.get("/public/{slug}", response_model=PublicTotalOut, responses=errors(404, 422))
 async def public_campaign_total(
     slug: SlugPath, session: SessionDep, response: Response
 ) -> PublicTotalOut:
@@ -143,14 +147,44 @@ async def _summary(
     )
 
 
-@api.get("", response_model=SummaryOut)
+# The JSON API's filters say their patterns in the OpenAPI document; empty is no filter. (The
+# dashboard's form takes any text, and shows a bad value's error beside the form.) Through the
+# gate for text like every input, after their constraints (app.text).
+CampaignFilter = Annotated[
+    str | None,
+    Query(max_length=80, pattern=r"^(?:[a-z0-9]+(?:-[a-z0-9]+)*)?$", description="Campaign slug"),
+    ONE_LINE,
+]
+RegionFilter = Annotated[
+    str | None,
+    Query(
+        max_length=6,
+        pattern=r"^(?:[A-Za-z]{2}-[A-Za-z0-9]{1,3})?$",
+        description="Region code, e.g. RU-MOW",
+    ),
+    ONE_LINE,
+]
+# A day is checked by parse_filter, whose message is clearer than a pattern's: the document
+# shows the pattern all the same.
+DayFilter = Annotated[
+    str | None,
+    Query(
+        max_length=10,
+        description="UTC day, YYYY-MM-DD",
+        json_schema_extra={"pattern": r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2})?$"},
+    ),
+    ONE_LINE,
+]
+
+
+@api.get("", response_model=SummaryOut, responses=errors(422))
 async def summary(
     session: SessionDep,
     auth: AnalystDep,
-    campaign: CampaignQuery = None,
-    region: RegionQuery = None,
-    since: DateQuery = None,
-    until: DateQuery = None,
+    campaign: CampaignFilter = None,
+    region: RegionFilter = None,
+    since: DayFilter = None,
+    until: DayFilter = None,
 ) -> SummaryOut:
     """Letters by status, campaign (with distinct senders), region, legislature, UTC day,
     recipient domain and the top deputies, under the filter."""
@@ -180,16 +214,38 @@ def _export_response(
     )
 
 
-@api.get("/export")
+# Each format as it is streamed: the JSON one is an array of objects keyed by the columns.
+EXPORT_ROW: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        name: {"type": ["string", "null"]}
+        if i < len(EXPORT_COLUMNS) - len(STATUSES) - 1
+        else {"type": "integer", "minimum": 0}
+        for i, name in enumerate(EXPORT_COLUMNS)
+    },
+    "required": list(EXPORT_COLUMNS),
+}
+EXPORT_SCHEMAS: dict[str, dict[str, Any]] = {
+    export.MEDIA_TYPES[ExportFormat.csv]: {"type": "string"},
+    export.MEDIA_TYPES[ExportFormat.xlsx]: {"type": "string", "format": "binary"},
+    export.MEDIA_TYPES[ExportFormat.json]: {"type": "array", "items": EXPORT_ROW},
+}
+
+
+@api.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses=media("The export, in the format asked for", EXPORT_SCHEMAS) | errors(422),
+)
 async def export_api(
     request: Request,
     session: SessionDep,
     auth: AnalystDep,
     format: Annotated[ExportFormat, Query()] = ExportFormat.csv,
-    campaign: CampaignQuery = None,
-    region: RegionQuery = None,
-    since: DateQuery = None,
-    until: DateQuery = None,
+    campaign: CampaignFilter = None,
+    region: RegionFilter = None,
+    since: DayFilter = None,
+    until: DayFilter = None,
 ) -> StreamingResponse:
     """Aggregates by UTC day, campaign, region, legislature, deputy and recipient domain, with
     letters by status: CSV, XLSX or JSON, streamed. Never a sender's data."""

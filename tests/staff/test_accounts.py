@@ -275,3 +275,22 @@ async def test_the_staff_api_takes_strict_types(
             "/api/v1/staff/tokens", json={"name": "script", "days": 30}, headers=bearer(token)
         )
     ).status_code == 201
+
+
+async def test_a_role_given_twice_is_refused_as_the_document_says(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # The OpenAPI document says the roles are unique (schemathesis sent them twice: accepted).
+    admin = await create_staff(session, Role.admin, email="root@campaign.example.org")
+    editor = await create_staff(session, Role.editor)
+    token = await create_api_token(session, admin)
+    await session.commit()
+    twice = await client.patch(
+        f"/api/v1/staff/members/{editor.id}",
+        json={"roles": ["lawyer", "lawyer"]},
+        headers=bearer(token),
+    )
+    assert twice.status_code == 422
+    assert twice.json()["details"][0]["field"] == "roles"
+    await session.refresh(editor)
+    assert editor.roles == {Role.editor}
