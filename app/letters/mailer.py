@@ -60,9 +60,7 @@ def confirmation_bytes(
 def _subject_header(subject: str) -> str:
     # One subject per language, the same in every e-mail (no one's data): encoded once, as
     # email.header's encoding costs about a tenth of the sender's CPU per e-mail.
-    return mail.encode_unstructured(
-        "Subject", mail.clean_text(subject, limit=200)
-    )
+    return mail.encode_unstructured("Subject", mail.clean_text(subject, limit=200))
 
 
 def confirmation_row(
