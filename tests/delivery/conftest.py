@@ -244,7 +244,9 @@ def worker_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
         APPEALS_WORKER_POLL_SECONDS="0.05",
         APPEALS_RETRY_BASE_SECONDS="0.05",
         APPEALS_RETRY_MAX_SECONDS="0.2",
-        APPEALS_LEASE_SECONDS="2",
+        # Long enough that a live worker on a loaded two-core machine never loses its lease
+        # (renewed every third of it); the tests that kill a worker shorten it to see it run out.
+        APPEALS_LEASE_SECONDS="30",
     )
     env.update(extra)
     return env

@@ -38,7 +38,7 @@ async def test_each_sigkill_doubles_at_most_a_handful(
     await queue_copies(settings.database_url, settings, n=LETTERS, domains=4)
     smtp_server.behaviour = lambda n, _: ("sleep", 0.001, "250 ok")
     # The defaults of batch (500), pool (4) and recording; no pacing in the way.
-    env = worker_env(settings, smtp_server.port)
+    env = worker_env(settings, smtp_server.port, APPEALS_LEASE_SECONDS="2")
     for name in ("APPEALS_SMTP_POOL_SIZE", "APPEALS_SMTP_TIMEOUT"):
         del env[name]
     env["APPEALS_DOMAIN_CONCURRENCY"] = "4"

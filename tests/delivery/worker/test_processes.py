@@ -43,7 +43,9 @@ async def test_sigkill_mid_batch_loses_nothing_and_duplicates_at_most_in_flight(
     # Each message takes the server 5 ms: the worker is surely mid-batch when it is killed.
     smtp_server.behaviour = lambda n, _: ("sleep", 0.005, "250 ok")
     await _queue(session, settings, 300)
-    env = worker_env(settings, smtp_server.port, APPEALS_WORKER_BATCH_SIZE="40")
+    env = worker_env(
+        settings, smtp_server.port, APPEALS_WORKER_BATCH_SIZE="40", APPEALS_LEASE_SECONDS="2"
+    )
     worker = await asyncio.create_subprocess_exec(APPEALS, "worker", env=env)
     deadline = time.monotonic() + 30
     while len(smtp_server.received) < 80:
