@@ -211,9 +211,11 @@ async def insert_and_commit(
         )
         statements.append((sql, values))  # converted before the write lock is taken
     if not isinstance(engine.dialect.loaded_dbapi, OneTripDBAPI):
-        async with engine.begin() as connection:
-            for table, row in rows:
-                await connection.execute(insert(table), dict(row))
+        async with engine.connect() as connection:
+            await connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            async with connection.begin():
+                for table, row in rows:
+                    await connection.execute(insert(table), dict(row))
         return
     pooled = await engine.raw_connection()
     try:
