@@ -3,11 +3,10 @@ smtp-sink, beside raw aiosmtplib sending the same prepared messages over the sam
 connections, in the same run, on SQLite and PostgreSQL.
 
 Run: .venv/bin/python -m bench.delivery [--letters 45000] [--connections 1,16]
-     [--databases sqlite,postgresql] [--variants shipped,driver,writers]
+     [--databases sqlite,postgresql] [--variants shipped,driver]
 With --variants, each row is measured once for each variant, in the order given, each on a
 database of its own beside its own raw aiosmtplib run: `shipped` is the worker as it is, any other
-the worker on engines without the named mechanisms (bench/plain.py: `driver`, `writers`, both
-joined by "+").
+the worker on engines without the named mechanism (bench/plain.py: `driver`).
 Needs /usr/sbin/smtp-sink (Debian package postfix); it is started here on a free loopback port.
 """
 
@@ -222,8 +221,7 @@ async def main() -> None:
     parser.add_argument(
         "--variants",
         default=plain.SHIPPED,
-        help=f"comma-separated: {plain.SHIPPED}, or mechanisms replaced by the plain path"
-        " (driver, writers; both joined by '+')",
+        help=f"comma-separated: {plain.SHIPPED}, or mechanisms replaced by the plain path (driver)",
     )
     args = parser.parse_args()
     variants = {variant: plain.parse(variant) for variant in args.variants.split(",")}

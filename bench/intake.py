@@ -1,7 +1,7 @@
 """Benchmark: the citizen's intake under wrk, on SQLite and PostgreSQL.
 
 Run: .venv/bin/python -m bench.intake [--duration 10] [--connections 16] [--workers 2]
-     [--databases sqlite,postgresql] [--variants shipped,driver,writers,route]
+     [--databases sqlite,postgresql] [--variants shipped,driver,route]
 
 For each database: a fresh migrated database with a region of 50 deputies and an open campaign;
 the app (N uvicorn processes of app.main:app_factory, each on a port of its own, wrk's threads
@@ -22,7 +22,7 @@ e-mail sent.
 With --variants, each database is measured once for each variant, each on a database of its
 own with its own peer, in the order given: `shipped` is the app as it is, any other the app
 (its web processes, its worker and the peer) with the named mechanisms replaced by the plain
-path (bench/plain.py: `driver`, `writers`, `route`, several joined by "+").
+path (bench/plain.py: `driver`, `route`, both joined by "+").
 """
 
 from __future__ import annotations

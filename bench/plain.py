@@ -5,7 +5,6 @@ the app would do without it, so that a run measures both (bench/intake.py --vari
 its processes, bench/delivery.py --variants in its own):
 - `driver`: SQLite through SQLAlchemy's stock aiosqlite dialect, not app.sqlite_driver
   (db.run_sync and db.insert_and_commit then take their path for other drivers);
-- `writers`: SQLite's own busy handler only, no writers' queue (app.sqlite_writers);
 - `route`: the submit page as a FastAPI route in its router's place, not a plain Starlette route
   first of all routes.
 
@@ -30,13 +29,13 @@ from fastapi.responses import Response
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db, sqlite_writers
+from app import db
 from app.dependencies import RateLimiterDep, SettingsDep
 from app.letters import pages
 from app.letters.paths import CodePath, SlugPath
 from app.main import create_app
 
-MECHANISMS = ("driver", "writers", "route")
+MECHANISMS = ("driver", "route")
 ENV = "BENCH_WITHOUT"
 SHIPPED = "shipped"  # the variant without replacements
 
@@ -73,24 +72,18 @@ def _patch(without: frozenset[str]) -> None:
             return shipped_create_engine(url, **kwargs)
 
         db.create_engine = create_engine
-    if "writers" in without:
-
-        def no_queue(*_args: Any, **_kwargs: Any) -> None:
-            """No lock file: every writer is let through, to SQLite's busy handler."""
-
-        sqlite_writers.install = no_queue
 
 
 @contextmanager
 def replaced(without: frozenset[str]) -> Iterator[None]:
     """Engines made meanwhile (in this process) are without these mechanisms (not `route`:
     the web app's factory below replaces that one)."""
-    saved = db.create_engine, sqlite_writers.install
+    saved = db.create_engine
     _patch(without)
     try:
         yield
     finally:
-        db.create_engine, sqlite_writers.install = saved
+        db.create_engine = saved
 
 
 async def _fastapi_submit_page(

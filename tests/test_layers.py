@@ -29,7 +29,6 @@ INFRASTRUCTURE = frozenset(
         "ratelimit",
         "security",
         "sqlite_driver",
-        "sqlite_writers",
         "templating",
         "text",
     }
