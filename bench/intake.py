@@ -1,7 +1,7 @@
 """Benchmark: the citizen's intake under wrk, on SQLite and PostgreSQL.
 
 Run: .venv/bin/python -m bench.intake [--duration 10] [--connections 16] [--workers 2]
-     [--databases sqlite,postgresql] [--variants shipped,driver,route]
+     [--databases sqlite,postgresql] [--variants shipped,driver]
 
 For each database: a fresh migrated database with a region of 50 deputies and an open campaign;
 the app (N uvicorn processes of app.main:app_factory, each on a port of its own, wrk's threads
@@ -20,9 +20,9 @@ process's share of it (1/N when the load was even); beside the submissions, the 
 e-mail sent.
 
 With --variants, each database is measured once for each variant, each on a database of its
-own with its own peer, in the order given: `shipped` is the app as it is, any other the app
-(its web processes, its worker and the peer) with the named mechanisms replaced by the plain
-path (bench/plain.py: `driver`, `route`, both joined by "+").
+own with its own peer, in the order given: `shipped` is the app as it is, `driver` the app (its
+web processes, its worker and the peer) on SQLAlchemy's stock aiosqlite dialect instead of
+app.sqlite_driver (bench/plain.py; PostgreSQL is the same in both).
 """
 
 from __future__ import annotations
@@ -468,8 +468,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=plain.SHIPPED,
-        help=f"comma-separated: {plain.SHIPPED}, or mechanisms replaced by the plain path"
-        f" ({', '.join(plain.MECHANISMS)}; several joined by '+')",
+        help=f"comma-separated: {plain.SHIPPED}, or the mechanism replaced by the plain path"
+        f" ({', '.join(plain.MECHANISMS)})",
     )
     args = parser.parse_args()
     variants = args.variants.split(",")

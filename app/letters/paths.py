@@ -3,11 +3,9 @@ checks, and the pages' paths by route name."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Path, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 
 SLUG_PATTERN, SLUG_MAX = r"^[A-Za-z0-9_-]+$", 80
@@ -15,32 +13,6 @@ CODE_PATTERN, CODE_MAX = r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$", 6
 SlugPath = Annotated[str, Path(max_length=SLUG_MAX, pattern=SLUG_PATTERN)]
 CodePath = Annotated[str, Path(max_length=CODE_MAX, pattern=CODE_PATTERN)]
 TokenPath = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
-_PATH_RULES = {
-    "slug": (re.compile(SLUG_PATTERN), SLUG_MAX),
-    "code": (re.compile(CODE_PATTERN), CODE_MAX),
-}
-
-
-def slug_and_code(request: Request) -> tuple[str, str]:
-    """A plain route's slug and region code, checked as SlugPath and CodePath check them
-    (422 naming the parameter, as FastAPI answers on the other routes)."""
-    values, errors = [], []
-    for name, (pattern, max_length) in _PATH_RULES.items():
-        value: str = request.path_params[name]
-        values.append(value)
-        if len(value) > max_length:
-            kind, message = "string_too_long", f"String should have at most {max_length} characters"
-        elif not pattern.fullmatch(value):  # as pydantic: no newline before the end
-            kind, message = (
-                "string_pattern_mismatch",
-                f"String should match pattern '{pattern.pattern}'",
-            )
-        else:
-            continue
-        errors.append({"loc": ("path", name), "msg": message, "type": kind})
-    if errors:
-        raise RequestValidationError(errors)
-    return values[0], values[1]
 
 
 # Looking a route up by name walks every route of the app (about a hundred, some 0.1 ms a time
