@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from app import migrate
@@ -40,17 +42,26 @@ def serve(
     """Start the web service."""
     import uvicorn
 
+    # The app reads its settings itself (in a new process with --reload): where it listens is
+    # the base of the links in e-mails when APPEALS_PUBLIC_URL is not set.
+    if host:
+        os.environ["APPEALS_HOST"] = host
+    if port:
+        os.environ["APPEALS_PORT"] = str(port)
+    get_settings.cache_clear()
     settings = get_settings()
     uvicorn.run(
         "app.main:app_factory",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         reload=reload,
         log_level=settings.log_level,
         # Access logs would record client addresses: senders' personal data.
         access_log=False,
         proxy_headers=False,
+        # Nothing says which server and version answer.
+        server_header=False,
     )
 
 

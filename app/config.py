@@ -91,7 +91,8 @@ class Settings(BaseSettings):
 
     # The citizen flow (app.letters): double opt-in, limits against abuse.
     # The site's public address for links in e-mails, e.g. "https://appeals.example.org"; empty:
-    # the address the request came to (development only: a Host header must not choose links).
+    # http://<host>:<port> where `appeals serve` listens (required in production). Never the
+    # request's Host header, which whoever sends the request chooses.
     public_url: str = ""
     confirm_hours: float = 24.0
     # How long a web process may answer submissions from its snapshot of an open campaign and its
@@ -165,6 +166,24 @@ class Settings(BaseSettings):
     def effective_secret_key(self) -> str:
         """The configured key; without one (development only), a random key kept in var/."""
         return self.secret_key or local_secret_key(LOCAL_KEY_FILE)
+
+    @property
+    def public_base_url(self) -> str | None:
+        """The base of links in e-mails: the public URL, else (not in production) where
+        `appeals serve` listens; None in production without a public URL."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.environment == "production":
+            return None
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    def secure_cookies(self, scheme: str) -> bool:
+        """Whether cookies get `Secure`: as `cookie_secure` says, else always in production
+        (TLS usually ends at a proxy, so the app sees http), elsewhere over HTTPS only."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment == "production" or scheme == "https"
 
     @property
     def relay_configured(self) -> bool:

@@ -1,7 +1,8 @@
 """The application's error hierarchy: each error carries its HTTP status and a user-safe message.
 
 Services raise these; one handler in app.main renders them as JSON under /api/ and as an error page
-elsewhere. Nothing else should reach the user as a 500.
+elsewhere. Nothing else should reach the user as a 500 (and an outage of the database is a 503,
+Unavailable, answered by app.failsafe).
 
 A message is an English template with named parameters (`Conflict("The slug {slug!r} is taken.",
 slug=...)`): `message` is the English text (logs of the CLI, tests), `localized()` the text in the
@@ -83,3 +84,15 @@ class TooManyRequests(AppError):
 class Gone(AppError):
     status_code = 410
     code = "gone"
+
+
+class Unavailable(AppError):
+    """The database (or the network to it) is away for now: app.failsafe answers this for every
+    request that meets an outage (app.failsafe.is_outage), with Retry-After."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import text
+from sqlalchemy import event, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.campaigns import routes as campaigns_routes
@@ -21,8 +21,8 @@ from app.db import create_sessionmaker, engine_for
 from app.delivery import routes as delivery_routes
 from app.delivery.embedded import embedded_delivery
 from app.deputies import routes as deputies_routes
-from app.errors import AppError, TooManyRequests, Unauthorized
-from app.failsafe import FailsafeMiddleware
+from app.errors import AppError, Unauthorized, Unavailable
+from app.failsafe import RETRY_AFTER, FailsafeMiddleware, OutageLog
 from app.i18n import routes as i18n_routes
 from app.i18n.middleware import LanguageMiddleware
 from app.letters import api as letters_api
@@ -67,17 +67,24 @@ def _error_response(
     )
 
 
+def _app_error_response(request: Request, exc: AppError) -> Response:
+    details = [{"field": exc.field, "message": exc.localized()}] if exc.field else None
+    response = _error_response(request, exc.status_code, exc.localized(), exc.code, details)
+    retry_after = getattr(exc, "retry_after", None)  # TooManyRequests, Unavailable
+    if retry_after:
+        response.headers["retry-after"] = str(retry_after)
+    if exc.status_code == 503:  # no cache or proxy may keep the answer of an outage
+        response.headers["cache-control"] = "no-store"
+    return response
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
         if isinstance(exc, Unauthorized) and not _wants_json(request):
             # Pages: an anonymous visitor is sent to the login page, and back afterwards.
             return RedirectResponse(login_redirect_target(request), status_code=303)
-        details = [{"field": exc.field, "message": exc.localized()}] if exc.field else None
-        response = _error_response(request, exc.status_code, exc.localized(), exc.code, details)
-        if isinstance(exc, TooManyRequests) and exc.retry_after:
-            response.headers["retry-after"] = str(exc.retry_after)
-        return response
+        return _app_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -108,6 +115,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _internal_error(request: Request) -> Response:
     return _error_response(request, 500, "Internal error.", "internal_error")
+
+
+def _unavailable(request: Request) -> Response:
+    error = Unavailable(
+        "The service is briefly unavailable. Please try again in a few seconds.",
+        retry_after=RETRY_AFTER,
+    )
+    return _app_error_response(request, error)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -146,10 +161,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.letters_sent = stats_service.letters_sent
     rate_limiter = RateLimiter(settings.redis_url, settings.effective_secret_key)
     app.state.rate_limiter = rate_limiter
+    # An outage is logged when a request first meets it, and when a connection opens again.
+    outage = app.state.outage = OutageLog()
+    event.listen(engine.sync_engine, "connect", outage.connected)
     # The last added is the outermost: failsafe answers inside the language and security layers.
     app.add_middleware(
         FailsafeMiddleware,
         render=_internal_error,
+        render_unavailable=_unavailable,
+        outage=outage,
         log_traceback=settings.environment == "test",
     )
     app.add_middleware(LanguageMiddleware)
@@ -182,8 +202,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:  # any failure to reach the database means unhealthy
-            logger.warning("health check: database unavailable (%s)", type(exc).__name__)
-            return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+            outage.down(exc)
+            return JSONResponse(
+                {"status": "error", "database": "unavailable"},
+                status_code=503,
+                headers={"retry-after": str(RETRY_AFTER), "cache-control": "no-store"},
+            )
         return JSONResponse({"status": "ok", "database": "ok"})
 
     return app

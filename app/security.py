@@ -1,4 +1,5 @@
-"""Security headers on every response: nothing may load from, or leak to, another site."""
+"""Security headers on every response: nothing may load from, or leak to, another site; and no
+copy of a page or answer that a secret link opens is kept by a browser or a proxy."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ COMMON = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 HSTS = "max-age=63072000; includeSubDomains"
+# What the secret links of the citizen's e-mail open (confirmation, status, cancel, erase), as
+# pages and as the JSON API: every answer under these paths, errors included, is `no-store`.
+SECRET_PATHS = ("/confirm/", "/status/", "/api/v1/confirmations", "/api/v1/status/")
 
 
 class SecurityHeadersMiddleware:
@@ -40,6 +44,7 @@ class SecurityHeadersMiddleware:
             return
         csp = DOCS_CSP if scope["path"] in DOCS_PATHS else CSP
         https = self.always_hsts or scope.get("scheme") == "https"
+        secret = scope["path"].startswith(SECRET_PATHS)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -49,6 +54,8 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("content-security-policy", csp)
                 if https:
                     headers.setdefault("strict-transport-security", HSTS)
+                if secret:
+                    headers["cache-control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

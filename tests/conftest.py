@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,6 +16,7 @@ from app.config import Settings
 from app.db import Base, create_engine, create_sessionmaker
 from app.main import create_app
 from tests.databases import DATABASE_KINDS, fresh_database
+from tests.pg_server import OwnPostgres, own_postgres
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,3 +80,11 @@ async def client(
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
     await app.state.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def own_pg() -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of this run's own (tests.pg_server), for the tests that stop and
+    restart it; each makes its own database on it (create_migrated_database)."""
+    with own_postgres() as server:
+        yield server

@@ -25,6 +25,7 @@ INFRASTRUCTURE = frozenset(
         "hooks",
         "i18n",
         "mail",
+        "outage",
         "migrate",
         "ratelimit",
         "security",

@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
-import pytest
-from pydantic import BaseModel, ValidationError
+import csv
+import unicodedata
+from pathlib import Path
+from typing import Annotated
 
-from app.text import EmailAddress, Line, Multiline, PersonName, refusal
+import pytest
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
+
+from app.text import (
+    FILLERS,
+    MAX_EMAIL,
+    MAX_LOCAL_PART,
+    ONE_LINE,
+    PLAIN_RANGES,
+    EmailAddress,
+    Line,
+    Multiline,
+    PersonName,
+    Secret,
+    refusal,
+    valid_email,
+)
+
+DATA = Path(__file__).resolve().parent.parent / "deputies_data"
 
 
 class Form(BaseModel):
@@ -88,3 +109,83 @@ def test_non_strings_are_left_to_the_type_check() -> None:
     field, message = _error(line=5)
     assert field == "line"
     assert "string" in message
+
+
+def test_what_needs_no_look_at_each_character_is_allowed() -> None:
+    # The fast path of `refusal` lets these through unseen: each must be allowed by the loop too.
+    for low, high in PLAIN_RANGES:
+        for code in range(low, high + 1):
+            ch = chr(code)
+            category = unicodedata.category(ch)
+            assert category[0] != "C", hex(code)
+            assert category not in ("Zl", "Zp"), hex(code)
+            assert ch not in FILLERS, hex(code)
+    assert refusal("Мария Ивановна, д. 5 — «Ёлка» № 3 € ₽") is None
+    assert refusal("строка\nи\tещё", multiline=True) is None
+
+
+def test_a_carriage_return_alone_is_refused_in_several_lines_too() -> None:
+    assert _error(body="one\rtwo")[0] == "body"
+    assert _error(body="one\u2028two")[0] == "body"
+
+
+def test_constraints_before_the_gate_stay_in_the_schema() -> None:
+    code = TypeAdapter(
+        Annotated[str, StringConstraints(max_length=6, pattern=r"^[A-Z-]+$"), ONE_LINE]
+    )
+    assert code.json_schema() == {"type": "string", "maxLength": 6, "pattern": r"^[A-Z-]+$"}
+    assert code.validate_python(" RU-MOW ") == "RU-MOW"  # checked after the gate strips it
+    with pytest.raises(ValidationError) as caught:
+        code.validate_python("RU-MO\x00")
+    assert "control" in caught.value.errors()[0]["msg"]
+
+
+def test_a_password_is_kept_as_typed_without_control_characters() -> None:
+    secret = TypeAdapter(Secret)
+    assert secret.validate_python(" пароль\u200d ") == " пароль\u200d "
+    for value in ("a\x00b", "a\tb", "a" + chr(0xD800), "a\ufffd"):
+        with pytest.raises(ValidationError):
+            secret.validate_python(value)
+
+
+# --- addresses: the fast path for plain ones (the import of deputies) and the full check -------
+
+TRICKY = [
+    "a@b.example.org", "ivanov.ip@ru-mow.example.org", "x@foo.test", "a..b@example.org",
+    ".a@example.org", "a.@example.org", "a@-b.example.org", "a@b-.example.org",
+    "a@xn--80ak6aa92e.com", "a@xn--zz.com", "a@example.local", "a@localhost", "a@example.onion",
+    "a@123.456", "A@Example.org", "a@EXAMPLE.ORG", "a" * 65 + "@example.org",
+    "a@" + "b" * 64 + ".org", "a@" + ("b" * 60 + ".") * 5 + "org", "user+tag@sub.example.org",
+    "user_name@example.org", "a@b.c", "a@b.co", "a@exa_mple.org", "иван@пример.рф",
+    "a@b..example.org", "a@.example.org", "a b@example.org", "a@example.org.",
+]  # fmt: skip
+
+
+def _reference(address: str) -> str | None:
+    if len(address) > MAX_EMAIL or len(address.rpartition("@")[0]) > MAX_LOCAL_PART:
+        return None  # (email-validator itself takes a local part of 65 characters)
+    try:
+        normalized: str = validate_email(
+            address, check_deliverability=False, test_environment=True
+        ).normalized
+    except EmailNotValidError:
+        return None
+    return normalized
+
+
+def _ours(address: str) -> str | None:
+    try:
+        return valid_email(address)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("address", TRICKY)
+def test_the_fast_path_for_addresses_agrees_with_email_validator(address: str) -> None:
+    assert _ours(address) == _reference(address)
+
+
+def test_the_fast_path_agrees_on_every_deputy_of_the_sample() -> None:
+    with (DATA / "deputies.csv").open(encoding="utf-8", newline="") as f:
+        emails = [row["email"] for row in csv.DictReader(f)]
+    assert [_ours(e) for e in emails] == [_reference(e) for e in emails]

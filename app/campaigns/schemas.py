@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -18,42 +18,34 @@ from pydantic import (
 from app.campaigns.models import CampaignStatus, VersionStatus
 from app.campaigns.rendering import BODY_MAX, SUBJECT_MAX
 from app.deputies.models import LegislatureLevel
+from app.text import MANY_LINES, ONE_LINE
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Every text passes app.text's gate (no NUL, control, format or filler characters, valid UTF-8),
+# then its length and pattern.
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
+Slug = Annotated[
+    str, StringConstraints(min_length=1, max_length=80, pattern=SLUG_PATTERN), ONE_LINE
+]
+RegionCode = Annotated[str, StringConstraints(max_length=6), ONE_LINE]
+Description = Annotated[str, StringConstraints(max_length=10_000), MANY_LINES]
+# Subject and body are checked as templates by the service, which reports lines (and that the
+# subject is one line, in the page's language); only the sizes are bounded here so that nothing
+# huge is parsed.
+Subject = Annotated[str, StringConstraints(max_length=SUBJECT_MAX), MANY_LINES]
+Body = Annotated[str, StringConstraints(max_length=BODY_MAX), MANY_LINES]
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), MANY_LINES]
 
 
-def _no_control(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    # U+FFFD is what undecodable bytes become: the input was not valid UTF-8.
-    if "\ufffd" in value:
-        raise ValueError("must be valid UTF-8 text")
+def _written_out(value: object) -> object:
+    # JSON's numbers would be taken as seconds since 1970: a date is written out (ISO 8601).
+    if isinstance(value, int | float):
+        raise ValueError("must be a date and time written out, e.g. 2026-12-01T09:00:00Z")
     return value
 
 
-def _one_line(value: str) -> str:
-    if re.search(r"[\r\n\u2028\u2029]", value):
-        raise ValueError("must be a single line")
-    return value
-
-
-Line = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True),
-    AfterValidator(_no_control),
-    AfterValidator(_one_line),
-]
-Title = Annotated[Line, StringConstraints(min_length=1, max_length=200)]
-Slug = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=SLUG_PATTERN)]
-Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_control)]
-# Subject and body are checked as templates by the service, which reports lines; only the sizes
-# are bounded here so that nothing huge is parsed.
-Subject = Annotated[str, StringConstraints(max_length=SUBJECT_MAX), AfterValidator(_no_control)]
-Body = Annotated[str, StringConstraints(max_length=BODY_MAX), AfterValidator(_no_control)]
-Comment = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=5000), AfterValidator(_no_control)
-]
+Moment = Annotated[dt.datetime, BeforeValidator(_written_out)]
 
 
 class CampaignIn(BaseModel):
@@ -62,14 +54,12 @@ class CampaignIn(BaseModel):
     slug: Slug
     title: Title
     description: Description = ""
-    all_regions: bool = True
-    region_codes: list[Annotated[str, StringConstraints(max_length=6)]] = Field(
-        default_factory=list, max_length=200
-    )
+    all_regions: StrictBool = True
+    region_codes: list[RegionCode] = Field(default_factory=list, max_length=200)
     legislature_level: LegislatureLevel = LegislatureLevel.regional
-    requires_address: bool = False
-    opens_at: dt.datetime | None = None
-    closes_at: dt.datetime | None = None
+    requires_address: StrictBool = False
+    opens_at: Moment | None = None
+    closes_at: Moment | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -81,7 +71,7 @@ class CampaignIn(BaseModel):
             raise ValueError("closes_at must be after opens_at")
         if not self.all_regions and not self.region_codes:
             raise ValueError("choose at least one region, or all regions")
-        self.region_codes = sorted({code.strip().upper() for code in self.region_codes})
+        self.region_codes = sorted({code.upper() for code in self.region_codes})
         return self
 
 

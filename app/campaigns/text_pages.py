@@ -17,6 +17,7 @@ from app.campaigns.web import (
     DiffFrom,
     DiffTo,
     IdPath,
+    RegionQuery,
     SubjectForm,
     editor_context,
     rollback,
@@ -194,7 +195,7 @@ async def version_preview(
     session: SessionDep,
     auth: AuthDep,
     version_id: IdPath,
-    region: Annotated[str | None, Query(max_length=6)] = None,
+    region: RegionQuery = None,
     deputy_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> HTMLResponse:
     version = await texts.get_version(session, version_id=version_id)

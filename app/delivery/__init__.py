@@ -2,7 +2,8 @@
 
 It sends the message bytes stored with each letter (built by app.mail when the letter was made);
 it owns the SMTP pool and the reading of replies (smtp.py), the pacing shared by all workers and
-the breaker (pacing.py), the worker loop (worker.py), the local sink (sink.py), the retention
+the breaker (pacing.py), the send worker (worker/: the claim, the send, the record and the loop
+that runs them), the local sink (sink.py), the retention
 purge, the Prometheus metrics and the `appeals worker` and `appeals delivery` commands.
 
 Importing the package registers its service as the hook campaigns call to pause and resume a

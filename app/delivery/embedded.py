@@ -36,13 +36,21 @@ async def embedded_delivery(
     if not settings.relay_configured:
         try:
             server = await start_sink(
-                sessionmaker, host=settings.sink_host, port=settings.sink_port
+                sessionmaker,
+                host=settings.sink_host,
+                port=settings.sink_port,
+                reveal_links=settings.environment == "development",
             )
         except OSError:
             # The port is taken (a second service on this machine): any free port will do, the
             # embedded worker is told which.
             logger.warning("sink port %d is busy; using a free port", settings.sink_port)
-            server = await start_sink(sessionmaker, host=settings.sink_host, port=0)
+            server = await start_sink(
+                sessionmaker,
+                host=settings.sink_host,
+                port=0,
+                reveal_links=settings.environment == "development",
+            )
         port = server.sockets[0].getsockname()[1]
         settings = settings.model_copy(update={"sink_port": port})
         logger.info("local sink listening on %s:%d (no relay configured)", settings.sink_host, port)

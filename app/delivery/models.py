@@ -45,8 +45,8 @@ class SendBudget(Base):
 
 
 class SendSlot(Base):
-    """Concurrent connections a worker holds for a domain, until it records its batch or the
-    lease runs out (a crashed worker's slots come back by themselves)."""
+    """Concurrent connections a worker holds for a domain, until its batch is sent or the lease
+    runs out (a crashed worker's slots come back by themselves)."""
 
     __tablename__ = "send_slot"
 

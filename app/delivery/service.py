@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -157,6 +157,35 @@ async def list_sink_messages(
 async def count_sink_messages(session: AsyncSession) -> int:
     """How many messages the sink holds."""
     return int(await session.scalar(select(func.count()).select_from(SinkMessage)) or 0)
+
+
+async def erase_sink_messages(
+    session: AsyncSession, *, letter_ids: Sequence[int], address: str | None
+) -> int:
+    """Delete the sink's copies of a citizen's mail: their letters (by Message-ID) and what was
+    sent to their address or the letters' sender address (the confirmation e-mail); returns how
+    many were deleted. Call it before the letters' sender data is erased."""
+    addresses = {address.lower()} if address else set()
+    message_ids: list[str] = []
+    if letter_ids:
+        rows = await session.execute(
+            select(Letter.message_id, Letter.sender_email).where(Letter.id.in_(letter_ids))
+        )
+        for message_id, sender_email in rows:
+            message_ids.append(message_id)
+            if sender_email:
+                addresses.add(sender_email.lower())
+    conditions = []
+    if message_ids:
+        conditions.append(SinkMessage.message_id.in_(message_ids))
+    if addresses:
+        conditions.append(func.lower(SinkMessage.rcpt_to).in_(sorted(addresses)))
+    if not conditions:
+        return 0
+    result = await session.execute(
+        delete(SinkMessage).where(or_(*conditions)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def get_sink_message(session: AsyncSession, *, message_id: int) -> SinkView:

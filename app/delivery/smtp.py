@@ -3,8 +3,8 @@ them, one per sending lane), and the reading of replies.
 
 The outcome of a transaction is decided by the reply code, never by the exception's type:
 2xx sent; 4xx deferred; 5xx failed at once. No reply at all (timeout, refused, reset) defers. A
-connection lost after the message's final dot leaves the outcome unknown: the letter is deferred
-and sent again later with the same Message-ID (the duplicate window described in the README).
+connection lost after the message's final dot leaves the outcome unknown: the worker sends the
+letter again, once, much later, with the same Message-ID (the duplicate window in the README).
 """
 
 from __future__ import annotations
@@ -101,11 +101,15 @@ def classify(code: int, message: str) -> Attempt:
     return Attempt(Outcome.deferred, reply, FailureClass.temporary)
 
 
+# How the reply of an attempt whose outcome is unknown begins (the worker spaces its retries).
+NO_REPLY_AFTER_DATA = "no reply after the message was sent"
+
+
 def _no_reply(exc: BaseException, *, after_data: bool, relay_error: bool = False) -> Attempt:
     if after_data:
         return Attempt(
             Outcome.deferred,
-            f"no reply after the message was sent ({type(exc).__name__}): outcome unknown",
+            f"{NO_REPLY_AFTER_DATA} ({type(exc).__name__}): outcome unknown",
             FailureClass.unknown,
         )
     timeout = isinstance(exc, (TimeoutError, aiosmtplib.SMTPTimeoutError))

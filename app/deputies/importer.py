@@ -95,6 +95,8 @@ def parse_rows(
 ) -> tuple[list[tuple[int, Row]], list[Problem]]:
     """Parse and validate every row: the valid rows with their line numbers, and all problems."""
     text, problems = _decode(data)
+    # Reported once: the replacement characters of such a line are not reported again by field.
+    undecodable = {problem.line for problem in problems}
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     records = _records(reader, problems)
     header = next(records, None)
@@ -115,8 +117,8 @@ def parse_rows(
         return [], problems
     rows: list[tuple[int, Row]] = []
     for line, cells in records:
-        if cells is None or not any(cell.strip() for cell in cells):
-            continue  # a malformed record (already reported) or a blank line
+        if cells is None or line in undecodable or not any(cell.strip() for cell in cells):
+            continue  # a malformed or undecodable record (already reported), or a blank line
         if len(cells) != len(columns):
             problems.append(Problem(line, "-", f"{len(cells)} cells, expected {len(columns)}"))
             continue

@@ -11,6 +11,7 @@ from app.dependencies import SessionDep
 from app.deputies import service
 from app.deputies.schemas import REGION_CODE_PATTERN, DeputyOut, LegislatureOut, RegionOut
 from app.templating import templates
+from app.text import ONE_LINE
 
 api = APIRouter(prefix="/api/v1", tags=["deputies"])
 pages = APIRouter(include_in_schema=False)
@@ -22,6 +23,7 @@ RegionCodePath = Annotated[
         max_length=6,
         description="ISO 3166-2 code, e.g. RU-MOW",
     ),
+    ONE_LINE,
 ]
 DeputyIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
+from app.config import Settings
 from app.i18n import SUPPORTED
 from app.i18n.middleware import COOKIE
+from app.text import ONE_LINE
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,9 +24,18 @@ def _local_path(target: str) -> str:
 
 @router.get("/language/{language}", name="set_language")
 async def set_language(
-    language: Annotated[str, Path(pattern="^(" + "|".join(SUPPORTED) + ")$")],
-    next: Annotated[str, Query(max_length=2000)] = "/",
+    request: Request,
+    language: Annotated[str, Path(pattern="^(" + "|".join(SUPPORTED) + ")$"), ONE_LINE],
+    next: Annotated[str, Query(max_length=2000), ONE_LINE] = "/",
 ) -> RedirectResponse:
+    settings: Settings = request.app.state.settings
     response = RedirectResponse(_local_path(next), status_code=303)
-    response.set_cookie(COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
+    response.set_cookie(
+        COOKIE,
+        language,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies(request.url.scheme),
+    )
     return response

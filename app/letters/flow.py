@@ -31,6 +31,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import Conflict, Gone, NotFound
 from app.i18n import gettext as _
+from app.letters import hooks
 from app.letters import service as letters_service
 from app.letters.models import FINAL, Letter, LetterMessage, LetterStatus
 from app.letters.schemas import SenderIn
@@ -253,6 +254,9 @@ async def erase(session: AsyncSession, *, token: str) -> int:
     """
     status = await get_status(session, token=token)
     submission = status.submission
+    await hooks.delivery.get().erase_sink_messages(
+        session, letter_ids=submission.letter_ids, address=submission.email
+    )
     if submission.letter_ids:
         await letters_service.cancel_letters(session, letter_ids=submission.letter_ids)
     now = utcnow()

@@ -2,7 +2,8 @@
 
 Delivery imports letters; letters never imports delivery. Yet a letter held or cancelled while a
 worker has it on the wire must not be sent as if nothing happened, so holding, releasing and
-cancelling letters tell delivery through this hook, in the same transaction.
+cancelling letters tell delivery through this hook, in the same transaction; so does a citizen's
+erase, which deletes their messages from the local sink.
 app/delivery/__init__.py registers app.delivery.service (see app/hooks.py).
 """
 
@@ -26,6 +27,10 @@ class LetterDelivery(Protocol):
     async def resume_version(self, session: AsyncSession, *, appeal_version_id: int) -> None: ...
 
     async def stop_letters(self, session: AsyncSession, *, letter_ids: Sequence[int]) -> None: ...
+
+    async def erase_sink_messages(
+        self, session: AsyncSession, *, letter_ids: Sequence[int], address: str | None
+    ) -> int: ...
 
 
 delivery: Hook[LetterDelivery] = Hook("the delivery of letters", provider="app.delivery")

@@ -21,10 +21,11 @@ import aiosmtplib
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import mail as delivery_message
+from app import mail
 from app.config import Settings
 from app.db import begin_write, utcnow
 from app.letters.submissions import ConfirmationEmail
+from app.outage import Outage
 
 logger = logging.getLogger("appeals.letters.mailer")
 
@@ -42,9 +43,9 @@ def confirmation_bytes(
     parse to the same headers and text."""
     headers = [
         f"From: {settings.mail_from}",
-        f"To: {delivery_message.check_address(to, field='email')}",
+        f"To: {mail.check_address(to, field='email')}",
         f"Subject: {_subject_header(subject)}",
-        f"Date: {delivery_message.date_header(date)}",
+        f"Date: {mail.date_header(date)}",
         f"Message-ID: {message_id}",
         "Auto-Submitted: auto-generated",
         "MIME-Version: 1.0",
@@ -52,15 +53,15 @@ def confirmation_bytes(
         "Content-Transfer-Encoding: base64",
     ]
     head = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii")
-    return head + delivery_message.encode_body(body)
+    return head + mail.encode_body(body)
 
 
 @lru_cache(maxsize=16)
 def _subject_header(subject: str) -> str:
     # One subject per language, the same in every e-mail (no one's data): encoded once, as
     # email.header's encoding costs about a tenth of the sender's CPU per e-mail.
-    return delivery_message.encode_unstructured(
-        "Subject", delivery_message.clean_text(subject, limit=200)
+    return mail.encode_unstructured(
+        "Subject", mail.clean_text(subject, limit=200)
     )
 
 
@@ -71,8 +72,8 @@ def confirmation_row(
     submission by saving.save."""
     now = utcnow()
     return {
-        "to_address": delivery_message.check_address(to, field="email"),
-        "subject": delivery_message.clean_text(subject, limit=200),
+        "to_address": mail.check_address(to, field="email"),
+        "subject": mail.clean_text(subject, limit=200),
         "body": body,
         "created_at": now,
         "expires_at": expires_at,
@@ -92,6 +93,7 @@ class ConfirmationSender:
         self._last_used = 0.0
         self.sent = 0
         self.failed = 0
+        self.outage = Outage(logger, "confirmation sender")
 
     # -- SMTP -----------------------------------------------------------------------------------
 
@@ -190,7 +192,7 @@ class ConfirmationSender:
                         subject=subject,
                         body=body,
                         date=now,
-                        message_id=delivery_message.new_message_id(self.settings.mail_from),
+                        message_id=mail.new_message_id(self.settings.mail_from),
                     )
                     ok = await self._deliver(to, message)
                 except Exception as exc:  # never let one message stop the others
@@ -235,19 +237,27 @@ class ConfirmationSender:
 
     async def run(self, stopping: asyncio.Event, wake: asyncio.Event | None = None) -> None:
         """Send until stopped: at once when woken (a submission in this process), else every
-        `worker_poll_seconds` (submissions in other processes)."""
+        `worker_poll_seconds` (submissions in other processes). While the database is away the
+        outage is logged once, the outbox retried with a capped back-off (a wake does not cut
+        it short), and the recovery logged once."""
         wake = wake or asyncio.Event()
         loop = asyncio.get_running_loop()
         while not stopping.is_set():
             wake.clear()
+            started = self.outage.clock()
             try:
                 await self.send_due()
-            except Exception as exc:  # the database is busy or down: try again next time
-                logger.error("confirmation outbox step failed: %s", type(exc).__name__)
+            except Exception as exc:  # the database is busy or down: try again later
+                self.outage.failed(exc, started)
+            else:
+                self.outage.succeeded(started)
             if self._smtp is not None and loop.time() - self._last_used > (
                 self.settings.smtp_idle_seconds
             ):
                 await self._disconnect()  # idle servers drop sessions: close ours first
+            if self.outage.active:
+                await self.outage.wait(stopping)
+                continue
             waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(wake.wait())]
             try:
                 await asyncio.wait(

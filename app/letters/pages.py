@@ -112,8 +112,8 @@ def _validate_form(
         values=values,
         deputy_ids=raw.getlist("deputy"),
         allowed_deputy_ids=set(deputy_ids),
-        consent=raw.get("consent") == "yes",
-        reply_to=raw.get("reply_to") == "yes",
+        consent=web.ticked(raw.get("consent")),
+        reply_to=web.ticked(raw.get("reply_to")),
         requires_address=requires_address,
     )
     bot = bool(str(raw.get(web.HONEYPOT, "")).strip())
@@ -305,9 +305,14 @@ async def status_cancel(
 ) -> Response:
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
     raw = await web.read_form(request)
-    ids = None if raw.get("all") == "yes" else web._ids(raw.getlist("letter"))
+    every = web.ticked(raw.get("all"))
+    if every is None:
+        raise InvalidInput("Tick the box to cancel every letter not yet sent.", field="all")
+    ids = None if every else web._ids(raw.getlist("letter"))
+    if not every and ids is None:
+        raise InvalidInput("Choose the letters to cancel by their boxes.", field="letter")
     await begin_write(session)
-    await flow.cancel(session, token=token, letter_ids=ids if ids is not None else [])
+    await flow.cancel(session, token=token, letter_ids=ids)
     await session.commit()
     return redirect(request, "status_page", token=token)
 
@@ -322,7 +327,10 @@ async def status_erase(
 ) -> Response:
     await web.limit_links(limiter, settings, address=web.client_address(request, settings))
     raw = await web.read_form(request)
-    if raw.get("sure") != "yes":
+    sure = web.ticked(raw.get("sure"))
+    if sure is None:
+        raise InvalidInput("Tick the box to confirm the erasure.", field="sure")
+    if not sure:
         return redirect(request, "status_page", token=token)
     await begin_write(session)
     await flow.erase(session, token=token)

@@ -1,5 +1,5 @@
 """The citizen flow's path parameters (a campaign's slug, a region's code, a link's token), their
-checks, and the pages' paths by route name."""
+checks (app.text's gate, then a pattern), and the pages' paths by route name."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import Path, Request
 from fastapi.responses import RedirectResponse
 
+from app.text import ONE_LINE
+
 SLUG_PATTERN, SLUG_MAX = r"^[A-Za-z0-9_-]+$", 80
 CODE_PATTERN, CODE_MAX = r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$", 6
-SlugPath = Annotated[str, Path(max_length=SLUG_MAX, pattern=SLUG_PATTERN)]
-CodePath = Annotated[str, Path(max_length=CODE_MAX, pattern=CODE_PATTERN)]
-TokenPath = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
+SlugPath = Annotated[str, Path(max_length=SLUG_MAX, pattern=SLUG_PATTERN), ONE_LINE]
+CodePath = Annotated[str, Path(max_length=CODE_MAX, pattern=CODE_PATTERN), ONE_LINE]
+TokenPath = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$"), ONE_LINE]
 
 
 # Looking a route up by name walks every route of the app (about a hundred, some 0.1 ms a time

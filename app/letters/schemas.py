@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,41 +14,26 @@ from pydantic import (
     StringConstraints,
 )
 
-from app.deputies.schemas import _valid_email
+from app.text import FOLDED_LINE, ONE_LINE, EmailAddress, has_a_letter
 
-# Control characters (C0, C1), line and paragraph separators, and invisible format characters
-# (bidi overrides, zero-width joiners) could forge headers or disguise a name.
-_FORBIDDEN = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-_SPACES = re.compile(r"\s+")
-
-
-def clean_line(value: object) -> object:
-    """NFC, no control or invisible characters, runs of white space folded to one space."""
-    if not isinstance(value, str):
-        return value
-    value = unicodedata.normalize("NFC", value)
-    if _FORBIDDEN.search(value):
-        raise ValueError("must be a single line without control characters")
-    return _SPACES.sub(" ", value).strip()
-
-
-def _has_a_letter(value: str) -> str:
-    if not any(ch.isalpha() for ch in value):
-        raise ValueError("must contain letters")
-    return value
-
-
-Line = Annotated[str, BeforeValidator(clean_line)]
+# Names and places as written on an envelope (app.text: no control, format or filler characters,
+# NFC, white space folded).
 FullName = Annotated[
-    Line, StringConstraints(min_length=3, max_length=120), AfterValidator(_has_a_letter)
+    str, StringConstraints(min_length=3, max_length=120), FOLDED_LINE, AfterValidator(has_a_letter)
 ]
-Locality = Annotated[Line, StringConstraints(min_length=2, max_length=120)]
-PostalAddress = Annotated[Line, StringConstraints(max_length=300)]
-Email = Annotated[
-    Line, StringConstraints(min_length=3, max_length=254), AfterValidator(_valid_email)
+Locality = Annotated[str, StringConstraints(min_length=2, max_length=120), FOLDED_LINE]
+PostalAddress = Annotated[str, StringConstraints(max_length=300), FOLDED_LINE]
+RegionCode = Annotated[
+    str, StringConstraints(max_length=6, pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$"), ONE_LINE
 ]
+Token = Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$"), ONE_LINE]
+
+
+def _exactly_true(value: Any) -> Any:
+    # Literal[True] alone takes 1 too (1 == True): JSON's `true` only.
+    if value is not True:
+        raise ValueError("must be true: the citizen agreed to the privacy notice")
+    return value
 
 
 class SenderIn(BaseModel):
@@ -59,7 +42,7 @@ class SenderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     full_name: FullName
-    email: Email
+    email: EmailAddress
     locality: Locality
     postal_address: PostalAddress = ""
 
@@ -68,22 +51,25 @@ class SenderIn(BaseModel):
 
 
 class SubmissionIn(BaseModel):
-    """A submission from a partner site: the same checks as the form (422 names the field)."""
+    """A submission from a partner site: the same checks as the form (422 names the field), and
+    strict JSON types (`"consent": "yes"` or `1`, `"deputy_ids": [true]` are refused)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    region_code: Annotated[str, StringConstraints(max_length=16)]
+    region_code: RegionCode
     deputy_ids: Annotated[list[int], Field(min_length=1, max_length=300)]
-    full_name: Annotated[str, StringConstraints(max_length=1000)]
-    email: Annotated[str, StringConstraints(max_length=1000)]
-    locality: Annotated[str, StringConstraints(max_length=1000)]
-    postal_address: Annotated[str, StringConstraints(max_length=1000)] = ""
-    consent: bool = Field(description="The citizen agreed to the privacy notice.")
+    full_name: FullName
+    email: EmailAddress
+    locality: Locality
+    postal_address: PostalAddress = ""
+    consent: Annotated[Literal[True], BeforeValidator(_exactly_true)] = Field(
+        description="The citizen agreed to the privacy notice: `true` only."
+    )
     reply_to: bool = Field(False, description="Deputies may reply to the citizen's address.")
     language: Literal["ru", "en"] | None = Field(
         None, description="The e-mail's language; default: from Accept-Language."
     )
-    altcha: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+    altcha: Annotated[str, StringConstraints(max_length=4000), ONE_LINE] | None = Field(
         None, description="The solved proof-of-work payload, where the site requires one."
     )
 
@@ -99,9 +85,9 @@ class SubmissionOut(BaseModel):
 
 
 class ConfirmationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    token: Annotated[str, StringConstraints(max_length=200)]
+    token: Token
 
 
 class LetterStatusOut(BaseModel):
@@ -120,7 +106,7 @@ class StatusOut(BaseModel):
 
 
 class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     letter_ids: Annotated[list[int], Field(max_length=300)] | None = Field(
         None, description="The letters to cancel; none given: every letter not yet sent."

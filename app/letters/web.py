@@ -196,6 +196,7 @@ def field_messages() -> dict[str, str]:
             "this campaign's letter includes it."
         ),
         "consent": _("Tick the box to agree to the privacy notice."),
+        "reply_to": _("Tick the box, or leave it empty, to say whether deputies may reply."),
         "deputies": _("Choose at least one deputy."),
     }
 
@@ -210,6 +211,14 @@ class SenderForm:
     reply_to: bool
     sender: SenderIn | None = None
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def ticked(value: object) -> bool | None:
+    """A checkbox of a form: ticked (it sends `yes`), not ticked (it sends nothing), or None for
+    anything else, which no browser sends."""
+    if value is None:
+        return False
+    return True if value == "yes" else None
 
 
 def _ids(raw: Iterable[object]) -> list[int] | None:
@@ -228,21 +237,24 @@ def validate_sender(
     values: dict[str, str],
     deputy_ids: Iterable[object],
     allowed_deputy_ids: set[int],
-    consent: bool,
-    reply_to: bool,
+    consent: bool | None,
+    reply_to: bool | None,
     requires_address: bool,
 ) -> SenderForm:
-    """Check everything; the errors name each field with a message in the visitor's language."""
+    """Check everything; the errors name each field with a message in the visitor's language.
+    A box that is None held something other than a tick (see `ticked`)."""
     messages = field_messages()
     values = {k: values.get(k, "")[:1000] for k in ("full_name", "email", "locality")} | {
         "postal_address": values.get("postal_address", "")[:1000] if requires_address else ""
     }
     ids = _ids(deputy_ids)
-    form = SenderForm(values, ids or [], consent, reply_to)
+    form = SenderForm(values, ids or [], consent is True, reply_to is True)
     if not ids or not set(ids) <= allowed_deputy_ids:
         form.errors["deputies"] = messages["deputies"]
-    if not consent:
+    if consent is not True:
         form.errors["consent"] = messages["consent"]
+    if reply_to is None:
+        form.errors["reply_to"] = messages["reply_to"]
     try:
         form.sender = SenderIn.model_validate(values)
     except ValidationError as exc:
@@ -262,10 +274,9 @@ def validate_sender(
 
 
 def public_base(request: Request, settings: Settings) -> str:
-    """The base URL for links in e-mails: the configured public URL, else (not in production:
-    a forged Host header would put another site's address in the e-mail) the request's."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    if settings.environment == "production":
+    """The base URL for links in e-mails (Settings.public_base_url), never the request's: a
+    forged Host header would put another site's address in the e-mail."""
+    base = settings.public_base_url
+    if base is None:
         raise NotConfigured("APPEALS_PUBLIC_URL is not set: links cannot be sent.")
-    return str(request.base_url).rstrip("/")
+    return base

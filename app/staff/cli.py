@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError
 
 from app.config import get_settings
 from app.db import create_sessionmaker, engine_for
 from app.errors import AppError, NotFound
 from app.staff import accounts
 from app.staff.models import Role
-from app.staff.schemas import StaffIn
+from app.staff.schemas import Password, StaffIn
+from app.text import ONE_LINE
 
 PASSWORD_ENV = "APPEALS_STAFF_PASSWORD"
 
@@ -87,6 +89,12 @@ async def _set_password(email: str, password: str) -> None:
         await engine.dispose()
 
 
+class _PasswordChange(BaseModel):
+    # The address is looked up as it was given (through app.text's gate), not judged again.
+    email: Annotated[str, StringConstraints(max_length=254), ONE_LINE]
+    password: Password
+
+
 @staff_app.command("set-password")
 def set_password(email: str = EmailArg) -> None:
     """Give a staff member a new password (their sessions end). Read like `create`'s."""
@@ -94,7 +102,13 @@ def set_password(email: str = EmailArg) -> None:
         "New password", hide_input=True, confirmation_prompt=True
     )
     try:
-        asyncio.run(_set_password(email, password))
+        change = _PasswordChange(email=email, password=password)
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        asyncio.run(_set_password(change.email, change.password))
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None

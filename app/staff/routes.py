@@ -36,13 +36,18 @@ from app.staff.web import (
     settings_of,
     staff_page,
 )
+from app.text import ONE_LINE, SECRET
 
 api = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 pages = APIRouter(prefix="/staff", include_in_schema=False)
 
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Admin = Annotated[Auth, role(Role.admin)]
-ShortField = Annotated[str, Form(max_length=1024)]
+# Every field passes app.text's gate (a password as typed, but never a control character).
+PasswordField = Annotated[str, Form(max_length=1024), SECRET]
+EmailField = Annotated[str, Form(max_length=254), ONE_LINE]
+CodeField = Annotated[str, Form(max_length=10), ONE_LINE]
+NextField = Annotated[str, Form(max_length=500), ONE_LINE]
 
 
 def _throttle(request: Request) -> LoginThrottle:
@@ -78,7 +83,7 @@ def _login_form(
 
 @pages.get("/login", response_class=HTMLResponse, name="staff_login")
 async def login_page(
-    request: Request, next: Annotated[str | None, Query(max_length=500)] = None
+    request: Request, next: Annotated[str | None, Query(max_length=500), ONE_LINE] = None
 ) -> HTMLResponse:
     return _login_form(request, next_path=safe_next(next))
 
@@ -87,15 +92,20 @@ async def login_page(
 async def login_submit(
     request: Request,
     session: SessionDep,
-    email: Annotated[str, Form(max_length=254)],
-    password: ShortField,
-    csrf_token: Annotated[str, Form(max_length=100)] = "",
-    code: Annotated[str, Form(max_length=10)] = "",
-    next: Annotated[str, Form(max_length=500)] = "",
+    email: EmailField,
+    password: PasswordField,
+    csrf_token: Annotated[str, Form(max_length=100), ONE_LINE] = "",
+    code: CodeField = "",
+    next: NextField = "",
 ) -> Response:
-    # Login CSRF: the form must come from our own page (double-submit cookie).
+    # Login CSRF: the form must come from our own page (double-submit cookie). Compared as bytes:
+    # compare_digest refuses str with characters beyond ASCII.
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not csrf_token or not secrets.compare_digest(cookie, csrf_token):
+    if (
+        not cookie
+        or not csrf_token
+        or not secrets.compare_digest(cookie.encode(), csrf_token.encode())
+    ):
         raise Forbidden("The form's security token is missing or wrong: reload the page.")
     settings = settings_of(request)
     try:
@@ -173,7 +183,7 @@ async def totp_confirm(
     request: Request,
     session: SessionDep,
     auth: AuthDep,
-    code: Annotated[str, Form(max_length=10)],
+    code: CodeField,
 ) -> Response:
     await totp.confirm_totp(session, staff=auth.staff, code=code)
     await session.commit()
@@ -185,7 +195,7 @@ async def totp_disable(
     request: Request,
     session: SessionDep,
     auth: AuthDep,
-    code: Annotated[str, Form(max_length=10)],
+    code: CodeField,
 ) -> Response:
     await totp.disable_totp(session, staff=auth.staff, code=code)
     await session.commit()
@@ -197,7 +207,7 @@ async def token_create_page(
     request: Request,
     session: SessionDep,
     auth: AuthDep,
-    name: Annotated[str, Form(max_length=100)],
+    name: Annotated[str, Form(max_length=100), ONE_LINE],
 ) -> HTMLResponse:
     _, raw = await api_tokens.create_api_token(session, staff=auth.staff, name=name)
     await session.commit()
@@ -233,9 +243,9 @@ async def member_create_page(
     request: Request,
     session: SessionDep,
     auth: Admin,
-    email: Annotated[str, Form(max_length=254)],
-    password: ShortField,
-    name: Annotated[str, Form(max_length=200)] = "",
+    email: EmailField,
+    password: PasswordField,
+    name: Annotated[str, Form(max_length=200), ONE_LINE] = "",
     roles: Annotated[list[Role] | None, Form()] = None,
 ) -> Response:
     data = form_model(StaffIn, email=email, name=name, password=password, roles=set(roles or []))

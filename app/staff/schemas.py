@@ -5,26 +5,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from app.staff.models import Role
+from app.text import FOLDED_LINE, ONE_LINE, SECRET, EmailAddress, empty_or_with_letters
 
-
-def _valid_email(value: str) -> str:
-    try:
-        result = validate_email(value, check_deliverability=False, test_environment=True)
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
-    return result.normalized.lower()
-
-
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_valid_email)
-]
+# Staff sign in with their address in lower case (app.text's gate and a registrar's rules first).
+Email = Annotated[EmailAddress, AfterValidator(str.lower)]
+# A display name: empty, or a person's name (white space folded, with letters).
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
+    str, StringConstraints(max_length=200), FOLDED_LINE, AfterValidator(empty_or_with_letters)
 ]
+Password = Annotated[str, StringConstraints(max_length=1024), SECRET]
 
 
 class StaffIn(BaseModel):
@@ -32,7 +32,7 @@ class StaffIn(BaseModel):
 
     email: Email
     name: Name = ""
-    password: Annotated[str, StringConstraints(max_length=1024)]
+    password: Password
     roles: set[Role] = Field(min_length=1)
 
 
@@ -41,7 +41,7 @@ class StaffUpdate(BaseModel):
 
     name: Name | None = None
     roles: set[Role] | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class StaffOut(BaseModel):
@@ -79,8 +79,8 @@ class AuditPage(BaseModel):
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    days: int | None = Field(default=None, ge=1, le=3650)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
+    days: StrictInt | None = Field(default=None, ge=1, le=3650)
 
 
 class TokenOut(BaseModel):

@@ -48,7 +48,9 @@ def csrf_token_for(session_token: str, *, settings: Settings) -> str:
 def csrf_valid(session_token: str, candidate: str | None, *, settings: Settings) -> bool:
     if not candidate:
         return False
-    return hmac.compare_digest(csrf_token_for(session_token, settings=settings), candidate)
+    # As bytes: compare_digest refuses str with characters beyond ASCII (a header may hold any).
+    expected = csrf_token_for(session_token, settings=settings).encode()
+    return hmac.compare_digest(expected, candidate.encode("utf-8", "replace"))
 
 
 async def authenticate(

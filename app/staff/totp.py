@@ -27,7 +27,7 @@ def _totp_step(staff: StaffMember, code: str) -> int | None:
     now = int(time.time())
     for offset in (0, -1, 1):
         at = now + offset * totp.interval
-        if hmac.compare_digest(totp.at(at), code):
+        if hmac.compare_digest(totp.at(at).encode(), code.encode("utf-8", "replace")):
             return at // totp.interval
     return None
 

@@ -54,10 +54,7 @@ def settings_of(request: Request) -> Settings:
 
 
 def secure_cookies(request: Request) -> bool:
-    settings = settings_of(request)
-    if settings.cookie_secure is not None:
-        return settings.cookie_secure
-    return settings.environment == "production" or request.url.scheme == "https"
+    return settings_of(request).secure_cookies(request.url.scheme)
 
 
 def set_cookie(

@@ -35,6 +35,7 @@ from app.stats.schemas import (
     SummaryOut,
     parse_filter,
 )
+from app.text import ONE_LINE
 
 public_api = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
 api = APIRouter(prefix="/api/v1/staff/stats", tags=["staff: statistics"])
@@ -43,10 +44,14 @@ pages = APIRouter(prefix="/staff/stats", include_in_schema=False)
 AnalystDep = Annotated[Auth, role(Role.analyst, Role.admin)]
 PUBLIC_MAX_AGE = 60
 CHART_CSP = "default-src 'none'; frame-ancestors 'none'"
-SlugPath = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")]
-CampaignQuery = Annotated[str | None, Query(max_length=80, description="Campaign slug")]
-RegionQuery = Annotated[str | None, Query(max_length=16, description="Region code, e.g. RU-MOW")]
-DateQuery = Annotated[str | None, Query(max_length=10, description="UTC day, YYYY-MM-DD")]
+# Every parameter passes app.text's gate first (a NUL in `?campaign=` was a 500 on PostgreSQL).
+SlugPath = Annotated[str, Path(max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$"), ONE_LINE]
+ChartPath = Annotated[str, Path(max_length=20), ONE_LINE]
+CampaignQuery = Annotated[str | None, Query(max_length=80, description="Campaign slug"), ONE_LINE]
+RegionQuery = Annotated[
+    str | None, Query(max_length=16, description="Region code, e.g. RU-MOW"), ONE_LINE
+]
+DateQuery = Annotated[str | None, Query(max_length=10, description="UTC day, YYYY-MM-DD"), ONE_LINE]
 
 
 async def _scope(
@@ -243,7 +248,7 @@ async def chart(
     request: Request,
     session: SessionDep,
     auth: AnalystDep,
-    name: str,
+    name: ChartPath,
     campaign: CampaignQuery = None,
     region: RegionQuery = None,
     since: DateQuery = None,

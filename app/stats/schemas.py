@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
 from app.errors import InvalidInput
 from app.letters.models import LetterStatus
+from app.text import ONE_LINE
 
 # Column order of every table and export: the statuses in the order a letter meets them.
 STATUSES: tuple[str, ...] = tuple(
@@ -37,8 +39,8 @@ class StatsFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    campaign: str | None = Field(default=None, max_length=80)
-    region: str | None = Field(default=None, max_length=16)
+    campaign: Annotated[str, StringConstraints(max_length=80), ONE_LINE] | None = None
+    region: Annotated[str, StringConstraints(max_length=16), ONE_LINE] | None = None
     since: dt.date | None = None
     until: dt.date | None = None
 

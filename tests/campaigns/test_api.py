@@ -195,3 +195,28 @@ async def test_region_targets(client: httpx.AsyncClient, team: Team) -> None:
     assert made.status_code == 201, made.text
     assert made.json()["region_codes"] == ["RU-TVE"]
     assert made.json()["legislature_level"] == "city"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"all_regions": "false", "region_codes": ["RU-TVE"]}, "all_regions"),
+        ({"requires_address": 1}, "requires_address"),
+        ({"opens_at": 1_800_000_000}, "opens_at"),
+        ({"region_codes": ["RU-TVE\x00"], "all_regions": False}, "region_codes.0"),
+        ({"title": "Кампания\u202e"}, "title"),
+        ({"description": "Строка\nи \x1b[31mкрасная"}, "description"),
+    ],
+)
+async def test_campaigns_take_strict_types_and_clean_text(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    team: Team,
+    changes: dict[str, object],
+    field: str,
+) -> None:
+    body = {"slug": "strict", "title": "Кампания"} | changes
+    response = await client.post("/api/v1/staff/campaigns", json=body, headers=team.editor.headers)
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["details"]] == [field]
+    assert await session.scalar(select(func.count(Campaign.id))) == 0

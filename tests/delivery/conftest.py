@@ -4,21 +4,29 @@ with short timeouts and leases, and helpers to run workers until the queue is fi
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db import create_engine, create_sessionmaker
 from app.delivery.worker import Worker
-from app.letters.models import FINAL, Letter
+from app.letters.models import FINAL, Letter, LetterMessage
+from tests.factories import create_deputy, create_letter
+
+APPEALS = str(Path(sys.executable).with_name("appeals"))
 
 # What the server does with one DATA: a reply line, "drop" (close without replying once the
 # message is in), or ("sleep", seconds, reply).
@@ -169,3 +177,74 @@ async def drain(
 async def letters(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Letter]:
     async with sessionmaker() as session:
         return list(await session.scalars(select(Letter).order_by(Letter.id)))
+
+
+async def as_a_request(session: AsyncSession) -> None:
+    """Begin as a web request that writes does (app.dependencies): on SQLite, with the write
+    lock, so that the worker's commits in between cannot make it fail with "database is locked"."""
+    await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+
+
+async def queue_copies(url: str, settings: Settings, *, n: int, domains: int) -> None:
+    """Queue `n` letters to deputies on `domains` domains, fast: one letter per deputy through
+    the real service, the others copies of it (row and message) under Message-IDs of their own."""
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            deputies = [
+                await create_deputy(session, email=f"deputy{i}@duma{i}.example.org")
+                for i in range(domains)
+            ]
+            models = [
+                await create_letter(session, settings=settings, deputy=deputy)
+                for deputy in deputies
+            ]
+            await session.commit()
+        letter_table: Table = Letter.__table__  # type: ignore[assignment]
+        async with engine.begin() as conn:
+            rows = {r.id: dict(r._mapping) for r in await conn.execute(select(letter_table))}
+            bodies = dict(
+                (await conn.execute(select(LetterMessage.letter_id, LetterMessage.message))).all()
+            )
+            letter_rows, message_rows = [], []
+            next_id = max(rows) + 1
+            for i in range(n - len(models)):
+                model = models[i % len(models)]
+                row = dict(rows[model.id], id=next_id)
+                row["message_id"] = f"<copy{next_id}.{uuid.uuid4().hex[:12]}@appeals.example>"
+                message = bodies[model.id].replace(
+                    model.message_id.encode(), row["message_id"].encode()
+                )
+                letter_rows.append(row)
+                message_rows.append({"letter_id": next_id, "message": message})
+                next_id += 1
+            if letter_rows:
+                await conn.execute(insert(letter_table), letter_rows)
+                await conn.execute(insert(LetterMessage), message_rows)
+    finally:
+        await engine.dispose()
+
+
+def worker_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    """The environment of an `appeals worker` process sending to a test relay on loopback, fast
+    and unthrottled (`extra` adds or overrides APPEALS_ variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
+    env.update(
+        APPEALS_ENVIRONMENT="test",
+        APPEALS_DATABASE_URL=settings.database_url,
+        APPEALS_SMTP_HOST="127.0.0.1",
+        APPEALS_SMTP_PORT=str(port),
+        APPEALS_SMTP_TLS="none",
+        APPEALS_SMTP_TIMEOUT="2",
+        APPEALS_SMTP_POOL_SIZE="2",
+        APPEALS_MAIL_FROM="appeals@appeals.example",
+        APPEALS_SEND_RATE="100000",
+        APPEALS_DOMAIN_RATE="100000",
+        APPEALS_DOMAIN_CONCURRENCY="8",
+        APPEALS_WORKER_POLL_SECONDS="0.05",
+        APPEALS_RETRY_BASE_SECONDS="0.05",
+        APPEALS_RETRY_MAX_SECONDS="0.2",
+        APPEALS_LEASE_SECONDS="2",
+    )
+    env.update(extra)
+    return env

@@ -1,34 +1,26 @@
-"""Pacing shared by all workers (database or Redis), concurrency slots, breaker, pauses, leases."""
+"""Pacing shared by all workers (database or Redis), concurrency slots, breaker, pauses."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 import uuid
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import create_engine, utcnow
+from app.db import create_engine
 from app.delivery import pacing
 from app.delivery import service as delivery_service
 from app.delivery.models import PauseKind, SendPause
 from app.delivery.worker import Worker
-from app.letters import service as letters_service
-from app.letters.models import FailureClass, Letter, LetterStatus
+from app.letters.models import FailureClass, LetterStatus
 from tests.delivery.conftest import SmtpServer, drain, letters, relay_settings
 from tests.factories import create_deputy, create_letter
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-async def as_a_request(session: AsyncSession) -> None:
-    """Begin as a web request that writes does (app.dependencies): on SQLite, with the write
-    lock, so that the worker's commits in between cannot make it fail with "database is locked"."""
-    await session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
 
 
 async def _redis_or_skip() -> pacing.RedisBudget:
@@ -255,39 +247,6 @@ async def _sent_count(sessionmaker: async_sessionmaker[AsyncSession], n: int) ->
     return sum(r.status == LetterStatus.sent for r in await letters(sessionmaker)) >= n
 
 
-async def test_an_expired_lease_returns_the_letter_to_the_queue(
-    delivery_settings: Settings,
-    smtp_server: SmtpServer,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-) -> None:
-    letter = await create_letter(session, settings=delivery_settings)
-    fresh = await create_letter(session, settings=delivery_settings)
-    await session.commit()
-    past = utcnow() - dt.timedelta(seconds=1)
-    future = utcnow() + dt.timedelta(minutes=5)
-    async with sessionmaker() as s:
-        for letter_id, until in ((letter.id, past), (fresh.id, future)):
-            await s.execute(
-                update(Letter)
-                .where(Letter.id == letter_id)
-                .values(status=LetterStatus.sending, lease_owner="dead", lease_expires_at=until)
-            )
-        await s.commit()
-    worker = Worker(delivery_settings, engine=engine)
-    try:
-        summary = await worker.run(once=True)
-    finally:
-        await worker.close()
-    assert summary.requeued == 1
-    rows = {r.id: r for r in await letters(sessionmaker)}
-    assert rows[letter.id].status == LetterStatus.sent
-    # A live lease (another worker is sending it) is left alone.
-    assert rows[fresh.id].status == LetterStatus.sending
-    assert smtp_server.message_ids() == [letter.message_id]
-
-
 async def test_relay_breaker_sets_a_shared_pause(
     delivery_settings: Settings,
     engine: AsyncEngine,
@@ -313,149 +272,3 @@ async def test_relay_breaker_sets_a_shared_pause(
     # Two attempts opened the breaker; the rest of the batch went back unattempted.
     assert sorted(r.attempts for r in rows) == [0, 0, 0, 1, 1]
     assert sum(r.failure_class == FailureClass.connection for r in rows) == 2
-
-
-async def test_a_version_withdrawn_while_on_the_wire_is_held_not_retried(
-    delivery_settings: Settings,
-    smtp_server: SmtpServer,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-) -> None:
-    smtp_server.behaviour = lambda n, _: ("sleep", 0.4, "451 4.7.1 try later")
-    await create_letter(session, settings=delivery_settings, appeal_version_id=5)
-    await session.commit()
-    worker = Worker(delivery_settings, engine=engine)
-    try:
-        run = asyncio.create_task(worker.run(once=True))
-        while not smtp_server.received:
-            await asyncio.sleep(0.01)
-        # The lawyers withdraw the version while the letter is on the wire.
-        async with sessionmaker() as s:
-            await as_a_request(s)
-            assert await letters_service.hold_version_letters(s, appeal_version_id=5) == 0
-            await s.commit()
-        await run
-    finally:
-        await worker.close()
-    (row,) = await letters(sessionmaker)
-    assert row.status == LetterStatus.held
-    assert row.last_error == "451 4.7.1 try later"
-
-    async with sessionmaker() as s:
-        await as_a_request(s)
-        assert await letters_service.release_version_letters(s, appeal_version_id=5) == 1
-        await s.commit()
-    smtp_server.behaviour = None
-    await drain(delivery_settings, engine, sessionmaker)
-    (row,) = await letters(sessionmaker)
-    assert row.status == LetterStatus.sent
-
-
-async def test_a_cancelled_version_is_never_claimed_again(
-    delivery_settings: Settings,
-    smtp_server: SmtpServer,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-) -> None:
-    letter = await create_letter(session, settings=delivery_settings, appeal_version_id=6)
-    await session.commit()
-    async with sessionmaker() as s:
-        await as_a_request(s)
-        assert await letters_service.cancel_version_letters(s, appeal_version_id=6) == 1
-        # A straggler (say, requeued after a worker died) must still not go out.
-        await s.execute(
-            update(Letter).where(Letter.id == letter.id).values(status=LetterStatus.queued)
-        )
-        await s.commit()
-    worker = Worker(delivery_settings, engine=engine)
-    try:
-        await worker.run(once=True)
-    finally:
-        await worker.close()
-    assert smtp_server.received == []
-
-
-async def test_a_letter_cancelled_while_on_the_wire_is_not_retried(
-    delivery_settings: Settings,
-    smtp_server: SmtpServer,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-) -> None:
-    smtp_server.behaviour = lambda n, _: ("sleep", 0.4, "451 4.7.1 try later")
-    letter = await create_letter(session, settings=delivery_settings)
-    await session.commit()
-    worker = Worker(delivery_settings, engine=engine)
-    try:
-        run = asyncio.create_task(worker.run(once=True))
-        while not smtp_server.received:
-            await asyncio.sleep(0.01)
-        async with sessionmaker() as s:
-            await as_a_request(s)
-            assert await letters_service.cancel_letters(s, letter_ids=[letter.id]) == 0
-            await s.commit()
-        await run
-    finally:
-        await worker.close()
-    (row,) = await letters(sessionmaker)
-    assert row.status == LetterStatus.cancelled
-    assert row.finished_at is not None
-    async with sessionmaker() as s:
-        assert list(await s.scalars(select(SendPause))) == []  # the request is done with
-
-
-async def test_a_cancelled_letter_stranded_by_a_dead_worker_is_cancelled_not_requeued(
-    delivery_settings: Settings,
-    smtp_server: SmtpServer,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-) -> None:
-    letter = await create_letter(session, settings=delivery_settings)
-    letter.status = LetterStatus.sending
-    letter.lease_owner = "dead"
-    letter.lease_expires_at = utcnow() + dt.timedelta(seconds=0.2)
-    await session.commit()
-    async with sessionmaker() as s:
-        await as_a_request(s)
-        assert await letters_service.cancel_letters(s, letter_ids=[letter.id]) == 0
-        await s.commit()
-    await asyncio.sleep(0.3)
-    worker = Worker(delivery_settings, engine=engine)
-    try:
-        summary = await worker.run(once=True)
-    finally:
-        await worker.close()
-    assert summary.requeued == 0
-    (row,) = await letters(sessionmaker)
-    assert row.status == LetterStatus.cancelled
-    assert smtp_server.received == []
-
-
-async def test_a_cancellation_that_arrives_just_after_the_record_still_applies(
-    delivery_settings: Settings,
-    smtp_server: SmtpServer,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-) -> None:
-    # The citizen's request was written while the letter was on the wire; the worker recorded
-    # it as deferred before the request was committed.
-    letter = await create_letter(session, settings=delivery_settings)
-    letter.status = LetterStatus.deferred
-    await session.commit()
-    async with sessionmaker() as s:
-        await delivery_service.stop_letters(s, letter_ids=[letter.id])
-        await s.commit()
-    worker = Worker(delivery_settings, engine=engine)
-    try:
-        await worker.run(once=True)
-    finally:
-        await worker.close()
-    (row,) = await letters(sessionmaker)
-    assert row.status == LetterStatus.cancelled
-    assert smtp_server.received == []
-    async with sessionmaker() as s:
-        assert list(await s.scalars(select(SendPause))) == []

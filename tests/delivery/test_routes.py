@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
+from email import message_from_bytes, policy
 
 import aiosmtplib
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import utcnow
 from app.delivery.models import SinkMessage
-from app.delivery.sink import start_sink
+from app.delivery.sink import redact_links, start_sink
 from app.letters.models import FailureClass, LetterStatus
 from app.main import create_app
 from app.staff.models import Role
 from tests.delivery.conftest import letters
 from tests.factories import create_letter, create_staff, message_of
+from tests.letters.conftest import LINK, form, make_world
 from tests.staff.auth import login_ok
 
 
@@ -152,3 +157,120 @@ def test_development_defaults_embed_the_worker_and_never_a_relay() -> None:
     assert settings.smtp_host is None
     assert not settings.relay_configured
     assert Settings(environment="test", _env_file=None).embedded_worker is False
+
+
+def test_links_are_removed_but_their_first_word_kept() -> None:
+    text = (
+        "Open http://127.0.0.1:8000/confirm/abc.DEF-123_x within 24 hours:\n"
+        "status: https://appeals.example.org/status/Zz9?x=1#y, site: https://appeals.example.org/"
+    )
+    redacted, links = redact_links(text)
+    assert redacted == (
+        "Open http://127.0.0.1:8000/confirm/[removed] within 24 hours:\n"
+        "status: https://appeals.example.org/status/[removed] site: https://appeals.example.org/"
+    )
+    assert links == [
+        "http://127.0.0.1:8000/confirm/abc.DEF-123_x",
+        "https://appeals.example.org/status/Zz9?x=1#y,",
+    ]
+
+
+async def _sink_messages(sessionmaker: async_sessionmaker[AsyncSession]) -> list[SinkMessage]:
+    async with sessionmaker() as s:
+        return list(await s.scalars(select(SinkMessage).order_by(SinkMessage.id)))
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = time.monotonic() + 15
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+async def test_the_sink_keeps_no_citizens_links_and_forgets_an_erased_citizen(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The newcomer's flow in development: sign, read the links in the service's log (the sink
+    has them removed), confirm, the letters arrive in the sink whole, erase: the citizen's
+    messages leave the sink, another citizen's stay."""
+    development = settings.model_copy(
+        update={
+            "environment": "development",
+            "embedded_worker": True,
+            "sink_port": 0,
+            "worker_poll_seconds": 0.05,
+            "public_url": "",
+            "limit_submit_per_address": "1000/minute",
+            "limit_links_per_address": "1000/minute",
+        }
+    )
+    async with sessionmaker() as s:
+        world = await make_world(s, deputies=2)
+        editor = await create_staff(s, Role.editor)
+        await s.commit()
+    app = create_app(development)
+    transport = httpx.ASGITransport(app=app)
+    with caplog.at_level(logging.WARNING, logger="appeals.delivery.sink"):
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        ):
+            for email in ("maria@example.org", "ivan@example.org"):
+                submitted = await client.post(
+                    "/campaigns/hospital/RU-TVE/submit", data=form(world, email=email)
+                )
+                assert submitted.status_code == 303
+
+            async def two_confirmations() -> bool:
+                return len(await _sink_messages(sessionmaker)) == 2
+
+            await _until(two_confirmations, "the confirmation e-mails never reached the sink")
+            stored = await _sink_messages(sessionmaker)
+            logged = [r.getMessage() for r in caplog.records if "development:" in r.getMessage()]
+            assert len(logged) == 2
+            links = [dict(LINK.findall(line)) for line in logged]
+            assert "maria" not in logged[0]  # the log line names no one
+            for message, found in zip(stored, links, strict=True):
+                assert set(found) == {"confirm", "status"}
+                kept = message_from_bytes(message.data, policy=policy.default)
+                body = kept.get_body(("plain",))
+                assert body is not None
+                text = body.get_content()
+                assert "http://127.0.0.1:8000/confirm/[removed]" in text
+                assert "http://127.0.0.1:8000/status/[removed]" in text
+                assert found["confirm"] not in text
+                assert found["status"] not in text
+                assert found["status"] not in str(kept)
+
+            await login_ok(client, editor.email)
+            page = await client.get(f"/staff/sink/{stored[0].id}")
+            assert page.status_code == 200
+            assert "/confirm/[removed]" in page.text
+            assert links[0]["confirm"] not in page.text
+            assert links[0]["status"] not in page.text
+
+            # The developer confirms both test submissions with the links from the log.
+            for found in links:
+                confirmed = await client.post(f"/confirm/{found['confirm']}")
+                assert confirmed.status_code == 200, confirmed.text
+
+            async def all_letters() -> bool:
+                return len(await _sink_messages(sessionmaker)) == 2 + 2 * 2
+
+            await _until(all_letters, "the letters never reached the sink")
+            to_deputies = [m for m in await _sink_messages(sessionmaker) if m.id > stored[1].id]
+            for m in to_deputies:  # stored whole, as they were sent
+                letter = message_from_bytes(m.data, policy=policy.default).get_body(("plain",))
+                assert letter is not None
+                assert "Прошу сохранить больницу" in letter.get_content()
+
+            erased = await client.post(f"/status/{links[0]['status']}/erase", data={"sure": "yes"})
+            assert erased.status_code == 303
+            left = await _sink_messages(sessionmaker)
+    assert len(left) == 3  # Ivan's confirmation and his two letters
+    assert all("maria@example.org" not in m.rcpt_to for m in left)
+    for m in left:
+        parsed = message_from_bytes(m.data, policy=policy.default)
+        assert "maria@example.org" not in str(parsed), m.id

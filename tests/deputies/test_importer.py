@@ -141,7 +141,15 @@ async def test_dry_run_reports_and_writes_nothing(session: AsyncSession) -> None
         ({"external_id": "bad id!"}, "f.csv:2: external_id: malformed: must match"),
         ({"first_name": "Иван\x07"}, "f.csv:2: first_name: must not contain control characters"),
         ({"position": "Депутат\nBcc: x@example.org"},
-         "f.csv:2: position: must not contain control characters or line breaks"),
+         "f.csv:2: position: must be a single line"),
+        # As a careful registrar takes a person's name and address (issue 16, point 7).
+        ({"surname": "Ива\u2060нов"}, "f.csv:2: surname: must not contain invisible format"),
+        ({"surname": "Ива\u00adнов"}, "f.csv:2: surname: must not contain invisible format"),
+        ({"first_name": "\u3164\u3164\u3164"}, "f.csv:2: first_name: must not contain invisible"),
+        ({"first_name": "1"}, "f.csv:2: first_name: must contain letters"),
+        ({"patronymic": "..."}, "f.csv:2: patronymic: must contain letters"),
+        ({"email": "a" * 65 + "@example.org"},
+         "f.csv:2: email: the part before @ must be at most 64 characters"),
     ],
 )  # fmt: skip
 async def test_each_kind_of_bad_row_is_reported(
@@ -199,7 +207,7 @@ async def test_wrong_cell_count_and_quoted_newlines_keep_line_numbers(
     # The first record spans lines 2-3, so the short one is on line 4.
     problems = await _problems(session, data)
     assert problems == [
-        "f.csv:2: reception_address: must not contain control characters or line breaks",
+        "f.csv:2: reception_address: must be a single line",
         "f.csv:4: -: 4 cells, expected 12",
     ]
 

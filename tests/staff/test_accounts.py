@@ -3,10 +3,12 @@ the command line creates accounts."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
@@ -15,7 +17,7 @@ from app.config import get_settings
 from app.db import create_engine
 from app.staff.models import Role, StaffMember
 from tests.factories import STAFF_PASSWORD, create_api_token, create_staff
-from tests.staff.auth import login, login_ok
+from tests.staff.auth import csrf_from, login, login_ok
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -178,6 +180,15 @@ def test_cli_creates_staff_with_the_password_from_the_environment(
             cli, ["staff", "create", "weak@campaign.example.org", "--role", "admin"]
         )
         assert weak.exit_code == 1
+        # Through app.text's gate, as on the pages: a NUL never reaches the database.
+        monkeypatch.setenv("APPEALS_STAFF_PASSWORD", STAFF_PASSWORD)
+        hostile = runner.invoke(cli, ["staff", "set-password", "cli@campaign.example.org\x00"])
+        assert hostile.exit_code == 1
+        assert "email: Value error, must not contain control characters" in hostile.output
+        monkeypatch.setenv("APPEALS_STAFF_PASSWORD", STAFF_PASSWORD + "\x07")
+        bell = runner.invoke(cli, ["staff", "set-password", "cli@campaign.example.org"])
+        assert bell.exit_code == 1
+        assert "password:" in bell.output
     finally:
         get_settings.cache_clear()
 
@@ -202,3 +213,65 @@ async def test_deactivation_ends_sessions_and_tokens(
     headers = {"Authorization": f"Bearer {editor_token}"}
     assert (await client.get("/api/v1/staff/me", headers=headers)).status_code == 401
     assert (await login(client, "ed@campaign.example.org")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": "\u3164\u3164\u3164"}, "name"),  # Hangul fillers: looks empty
+        ({"name": "Анна\u2060Петрова"}, "name"),  # a word joiner
+        ({"name": "42"}, "name"),
+        ({"email": "a" * 65 + "@campaign.example.org"}, "email"),
+        ({"email": "anna\u00ad@campaign.example.org"}, "email"),
+        ({"password": STAFF_PASSWORD + "\x00"}, "password"),
+        ({"password": STAFF_PASSWORD + "\ud800"}, "password"),
+    ],
+)
+async def test_staff_names_and_addresses_as_a_registrar_takes_them(
+    client: httpx.AsyncClient, session: AsyncSession, changes: dict[str, str], field: str
+) -> None:
+    admin = await create_staff(session, Role.admin, email="root@campaign.example.org")
+    token = await create_api_token(session, admin)
+    await session.commit()
+    new = {"email": "x@campaign.example.org", "password": STAFF_PASSWORD, "roles": ["editor"]}
+    response = await client.post(
+        "/api/v1/staff/members",
+        content=json.dumps(new | changes),  # ASCII: a lone surrogate travels as \ud800
+        headers={**bearer(token), "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["details"]] == [field]
+    # The same on the admins' page.
+    await login_ok(client, "root@campaign.example.org")
+    if "\ud800" not in changes.get("password", ""):
+        csrf = csrf_from((await client.get("/staff/members")).text)
+        page = await client.post(
+            "/staff/members", data={**new, **changes, "roles": "editor", "csrf_token": csrf}
+        )
+        assert page.status_code == 422
+        assert f"<strong>{field}</strong>" in page.text
+    await session.rollback()
+    assert await session.scalar(select(func.count(StaffMember.id))) == 1
+
+
+async def test_the_staff_api_takes_strict_types(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    admin = await create_staff(session, Role.admin, email="root@campaign.example.org")
+    token = await create_api_token(session, admin)
+    await session.commit()
+    coerced = await client.patch(
+        f"/api/v1/staff/members/{admin.id}", json={"is_active": "no"}, headers=bearer(token)
+    )
+    assert coerced.status_code == 422
+    assert coerced.json()["details"][0]["field"] == "is_active"
+    days = await client.post(
+        "/api/v1/staff/tokens", json={"name": "script", "days": "30"}, headers=bearer(token)
+    )
+    assert days.status_code == 422
+    assert days.json()["details"][0]["field"] == "days"
+    assert (
+        await client.post(
+            "/api/v1/staff/tokens", json={"name": "script", "days": 30}, headers=bearer(token)
+        )
+    ).status_code == 201

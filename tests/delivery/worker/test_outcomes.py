@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db import utcnow
+from app.delivery.worker.outcomes import UNKNOWN_TWICE
 from app.letters.models import FailureClass, LetterStatus
 from tests.delivery.conftest import SmtpServer, drain, letters, relay_settings
 from tests.factories import create_deputy, create_letter
@@ -157,3 +161,46 @@ async def test_gives_up_after_the_give_up_age(
     assert row.failure_class == FailureClass.expired
     assert row.final_reply == "452 4.2.2 mailbox full"
     assert row.attempts >= 2
+
+
+async def test_an_unknown_outcome_is_retried_only_after_the_longest_back_off(
+    delivery_settings: Settings,
+    smtp_server: SmtpServer,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    # A 4xx would come back after 0.05 s; a lost reply after the final dot waits the longest.
+    settings = relay_settings(delivery_settings, smtp_server.port, retry_max_seconds=60.0)
+    smtp_server.behaviour = lambda n, _: "drop"
+    await _queue(session, settings, 1)
+    before = utcnow()
+    await drain(settings, engine, sessionmaker, until=lambda: _none_sending(sessionmaker))
+    (row,) = await letters(sessionmaker)
+    assert row.status == LetterStatus.deferred
+    assert row.failure_class == FailureClass.unknown
+    assert row.next_attempt_at - before >= dt.timedelta(seconds=0.8 * 60)
+    assert len(smtp_server.received) == 1
+
+
+async def test_a_second_unknown_outcome_in_a_row_fails_the_letter(
+    delivery_settings: Settings,
+    smtp_server: SmtpServer,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    smtp_server.behaviour = lambda n, _: "drop"  # every time: the relay may hold it each time
+    await _queue(session, delivery_settings, 1)
+    await drain(delivery_settings, engine, sessionmaker)
+    (row,) = await letters(sessionmaker)
+    assert row.status == LetterStatus.failed
+    assert row.failure_class == FailureClass.unknown
+    assert row.last_error is not None
+    assert row.last_error.endswith(UNKNOWN_TWICE)
+    assert row.attempts == 2
+    assert smtp_server.message_ids() == [row.message_id, row.message_id]
+
+
+async def _none_sending(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+    return all(r.status != LetterStatus.sending for r in await letters(sessionmaker))

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,33 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.letters.models import Letter, LetterStatus
-from tests.delivery.conftest import SmtpServer, letters
+from tests.delivery.conftest import APPEALS, SmtpServer, letters, worker_env
 from tests.factories import create_deputy, create_letter
-
-APPEALS = str(Path(sys.executable).with_name("appeals"))
-
-
-def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
-    env.update(
-        APPEALS_ENVIRONMENT="test",
-        APPEALS_DATABASE_URL=settings.database_url,
-        APPEALS_SMTP_HOST="127.0.0.1",
-        APPEALS_SMTP_PORT=str(port),
-        APPEALS_SMTP_TLS="none",
-        APPEALS_SMTP_TIMEOUT="2",
-        APPEALS_SMTP_POOL_SIZE="2",
-        APPEALS_MAIL_FROM="appeals@appeals.example",
-        APPEALS_SEND_RATE="100000",
-        APPEALS_DOMAIN_RATE="100000",
-        APPEALS_DOMAIN_CONCURRENCY="8",
-        APPEALS_WORKER_POLL_SECONDS="0.05",
-        APPEALS_RETRY_BASE_SECONDS="0.05",
-        APPEALS_RETRY_MAX_SECONDS="0.2",
-        APPEALS_LEASE_SECONDS="2",
-        **extra,
-    )
-    return env
 
 
 async def _queue(session: AsyncSession, settings: Settings, n: int, domains: int = 1) -> None:
@@ -71,7 +43,7 @@ async def test_sigkill_mid_batch_loses_nothing_and_duplicates_at_most_in_flight(
     # Each message takes the server 5 ms: the worker is surely mid-batch when it is killed.
     smtp_server.behaviour = lambda n, _: ("sleep", 0.005, "250 ok")
     await _queue(session, settings, 300)
-    env = _env(settings, smtp_server.port, APPEALS_WORKER_BATCH_SIZE="40")
+    env = worker_env(settings, smtp_server.port, APPEALS_WORKER_BATCH_SIZE="40")
     worker = await asyncio.create_subprocess_exec(APPEALS, "worker", env=env)
     deadline = time.monotonic() + 30
     while len(smtp_server.received) < 80:
@@ -112,7 +84,7 @@ async def test_four_workers_on_postgresql_never_send_a_letter_twice(
         pytest.skip("several workers share a queue on PostgreSQL only (SQLite: one writer)")
     smtp_server.behaviour = lambda n, _: ("sleep", 0.002, "250 ok")
     await _queue(session, settings, 600, domains=3)
-    env = _env(settings, smtp_server.port, APPEALS_WORKER_BATCH_SIZE="25")
+    env = worker_env(settings, smtp_server.port, APPEALS_WORKER_BATCH_SIZE="25")
     workers = [
         await asyncio.create_subprocess_exec(
             APPEALS, "worker", "--once", env=env, stdout=asyncio.subprocess.PIPE
