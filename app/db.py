@@ -20,7 +20,6 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlalchemy.util import greenlet_spawn
 
-from app import sqlite_writers
 from app.config import DATABASE_MAX_OVERFLOW, DATABASE_POOL_SIZE, Settings
 from app.sqlite_driver import OneTripDBAPI, is_ours, run_in_thread, run_statements
 
@@ -87,9 +86,8 @@ def engine_for(settings: Settings) -> AsyncEngine:
 
 
 def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, WAL mode, foreign keys on (unless told), a busy timeout,
-    writers queued for the write lock (app.sqlite_writers) and one trip to the connection's
-    thread per statement (app.sqlite_driver)."""
+    """An async engine; on SQLite, WAL mode, foreign keys on (unless told), a busy timeout and
+    one trip to the connection's thread per statement (app.sqlite_driver)."""
     pooled = True
     if url.startswith("sqlite"):
         path = _sqlite_file(url)
@@ -110,10 +108,7 @@ def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Asyn
     kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
-        timeout = float(kwargs["connect_args"].get("timeout", BUSY_TIMEOUT))
         _configure_sqlite(engine, foreign_keys=foreign_keys)
-        if path is not None:
-            sqlite_writers.install(engine, path, timeout=timeout)
     return engine
 
 
@@ -130,10 +125,7 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "BEGIN")
-        if mode != "BEGIN":
-            sqlite_writers.queue(connection)
-        connection.exec_driver_sql(mode)
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -196,10 +188,10 @@ async def insert_and_commit(
     shares the one connection (a StaticPool), whose transaction this would be.
 
     On SQLite (app.sqlite_driver) the connection is taken from the pool directly, with no
-    SQLAlchemy Session, Connection or transaction around it, queued for the writers' lock
-    (app.sqlite_writers); the INSERTs go to the driver as SQL, each value converted by its
-    column's type as SQLAlchemy would, from BEGIN IMMEDIATE to COMMIT in one trip to the
-    connection's thread, so that no Python of SQLAlchemy's runs while the write lock is held.
+    SQLAlchemy Session, Connection or transaction around it; the INSERTs go to the driver as
+    SQL, each value converted by its column's type as SQLAlchemy would, from BEGIN IMMEDIATE to
+    COMMIT in one trip to the connection's thread, so that no Python of SQLAlchemy's runs while
+    the write lock is held.
     A submission's two rows this way cost about 0.2 ms less of the event loop's CPU than through
     an AsyncSession (bench/README.md). Elsewhere a Core transaction. Each row gives every column
     that has a default of SQLAlchemy's (ValueError otherwise): this path applies none."""
@@ -211,13 +203,14 @@ async def insert_and_commit(
         )
         statements.append((sql, values))  # converted before the write lock is taken
     if not isinstance(engine.dialect.loaded_dbapi, OneTripDBAPI):
-        async with engine.begin() as connection:
-            for table, row in rows:
-                await connection.execute(insert(table), dict(row))
+        async with engine.connect() as connection:
+            await connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            async with connection.begin():
+                for table, row in rows:
+                    await connection.execute(insert(table), dict(row))
         return
     pooled = await engine.raw_connection()
     try:
-        await sqlite_writers.queue_pooled(pooled)
         await run_statements(pooled.dbapi_connection, statements, begin="BEGIN IMMEDIATE")
     finally:
         # Back to the pool; after an error its rollback is a trip to the thread, in a greenlet.

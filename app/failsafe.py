@@ -7,11 +7,10 @@ and secret links would end up. This middleware, innermost among ours, answers in
 the exception's type, the innermost place in our code and the route's template. The security and
 language middleware outside it still see the response.
 
-Everything inside it is covered: routes (the plain Starlette submit route too), dependencies,
-exception handlers, the code after a dependency's `yield`. The start of a response is held back
-until its body begins, so that a streamed response whose first chunk meets the error (an export
-reading the database) is still a whole 503 or 500; once a body has begun, the error can only cut
-the response short.
+Everything inside it is covered: routes, dependencies, exception handlers, the code after a
+dependency's `yield`. The start of a response is held back until its body begins, so that a
+streamed response whose first chunk meets the error (an export reading the database) is still a
+whole 503 or 500; once a body has begun, the error can only cut the response short.
 
 What counts as "the database is away" (`is_outage`) is decided on the error's whole chain
 (SQLAlchemy wraps the driver's error, which wraps the socket's), because the same outage reaches
@@ -208,8 +207,7 @@ class FailsafeMiddleware:
                 if not started:
                     await self.render_unavailable(Request(scope, receive))(scope, receive, send)
                 return
-            # FastAPI's router names its own routes in the scope; a plain Starlette route (the
-            # submit page) is named by its endpoint.
+            # FastAPI's router names its routes in the scope; any other is named by its endpoint.
             route = getattr(scope.get("route"), "path", None) or getattr(
                 scope.get("endpoint"), "__qualname__", "?"
             )

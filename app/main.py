@@ -202,8 +202,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats_routes.public_api)
     app.include_router(stats_routes.api)
     app.include_router(stats_routes.pages)
-    # The busiest route first (the router tries each route in order): see pages.submit_page.
-    app.router.routes.insert(0, letters_pages.submit_route)
 
     @app.get("/healthz", tags=["service"], responses=openapi.HEALTH)
     async def healthz() -> JSONResponse:

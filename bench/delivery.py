@@ -4,7 +4,10 @@ connections, just before and just after the worker (the ratio is against the mea
 in the same run, on SQLite and PostgreSQL.
 
 Run: .venv/bin/python -m bench.delivery [--letters 45000] [--connections 1,16]
-     [--databases sqlite,postgresql]
+     [--databases sqlite,postgresql] [--variants shipped,driver]
+With --variants, each row is measured once for each variant, in the order given, each on a
+database of its own beside its own raw aiosmtplib runs: `shipped` is the worker as it is,
+`driver` the worker on SQLAlchemy's stock aiosqlite dialect (bench/plain.py).
 Needs /usr/sbin/smtp-sink (Debian package postfix); it is started here on a free loopback port.
 """
 
@@ -28,6 +31,7 @@ from app.config import Settings
 from app.db import create_engine, utcnow
 from app.deputies.models import Deputy, Legislature, Region
 from app.letters.models import Letter, LetterMessage, LetterStatus
+from bench import plain
 from tests.databases import fresh_database
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -215,28 +219,43 @@ async def main() -> None:
     parser.add_argument("--connections", default="1,16")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--variants",
+        default=plain.SHIPPED,
+        help=f"comma-separated: {plain.SHIPPED}, or the mechanism replaced by the plain path"
+        f" ({', '.join(plain.MECHANISMS)})",
+    )
     args = parser.parse_args()
+    try:
+        variants = {variant: plain.parse(variant) for variant in args.variants.split(",")}
+    except ValueError as error:
+        parser.error(str(error))
     print(f"{args.letters} letters, batch {args.batch}, into smtp-sink on loopback")
-    header = ("database", "conns", "worker/s", "raw/s", "ratio", "wall", "create")
-    print("{:<10} {:>5} {:>9} {:>7} {:>6} {:>7} {:>7}".format(*header))
+    header = ("database", "conns", "worker/s", "raw/s", "ratio", "wall", "create", "variant")
+    print("{:<10} {:>5} {:>9} {:>7} {:>6} {:>7} {:>7}  {}".format(*header))
     workdir = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
     try:
         async with smtp_sink() as port:
             for kind in args.databases.split(","):
                 for connections in (int(c) for c in args.connections.split(",")):
-                    async with fresh_database(kind, workdir) as url:
-                        await asyncio.to_thread(migrate.upgrade, url)
-                        create_s, messages = await _create_letters(url, args.letters)
-                        # Raw before and after the worker, the ratio against their mean: on a
-                        # shared machine the load moves, and it then weighs on both sides.
-                        raw_before = await _raw(port, messages, connections)
-                        rate = await _worker(url, port, args.letters, connections, args.batch)
-                        raw = (raw_before + await _raw(port, messages, connections)) / 2
-                        print(
-                            f"{kind:<10} {connections:>5} {rate:>9,.0f} {raw:>7,.0f} "
-                            f"{rate / raw:>6.0%} {args.letters / rate:>6.1f}s {create_s:>6.1f}s",
-                            flush=True,
-                        )
+                    for variant, without in variants.items():
+                        async with fresh_database(kind, workdir) as url:
+                            await asyncio.to_thread(migrate.upgrade, url)
+                            create_s, messages = await _create_letters(url, args.letters)
+                            # Raw before and after the worker, the ratio against their mean: on a
+                            # shared machine the load moves, and it then weighs on both sides.
+                            raw_before = await _raw(port, messages, connections)
+                            with plain.replaced(without):
+                                rate = await _worker(
+                                    url, port, args.letters, connections, args.batch
+                                )
+                            raw = (raw_before + await _raw(port, messages, connections)) / 2
+                            print(
+                                f"{kind:<10} {connections:>5} {rate:>9,.0f} {raw:>7,.0f} "
+                                f"{rate / raw:>6.0%} {args.letters / rate:>6.1f}s"
+                                f" {create_s:>6.1f}s  {variant}",
+                                flush=True,
+                            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -1,7 +1,7 @@
 """Benchmark: the citizen's intake under wrk, on SQLite and PostgreSQL.
 
 Run: .venv/bin/python -m bench.intake [--duration 10] [--connections 16] [--workers 2]
-     [--databases sqlite,postgresql]
+     [--databases sqlite,postgresql] [--variants shipped,driver]
 
 For each database: a fresh migrated database with a region of 50 deputies and an open campaign;
 the app (N uvicorn processes of app.main:app_factory, each on a port of its own, wrk's threads
@@ -18,6 +18,11 @@ Beside each rate, the CPU time the server's processes used per request (from /pr
 figure that moves less than the rate when other work shares the machine, and the busiest
 process's share of it (1/N when the load was even); beside the submissions, the worker's per
 e-mail sent.
+
+With --variants, each database is measured once for each variant, each on a database of its
+own with its own peer, in the order given: `shipped` is the app as it is, `driver` the app (its
+web processes, its worker and the peer) on SQLAlchemy's stock aiosqlite dialect instead of
+app.sqlite_driver (bench/plain.py; PostgreSQL is the same in both).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from app.letters.models import Letter
 from app.letters.schemas import SenderIn
 from app.letters.submissions import ConfirmationEmail, Submission
 from bench import bare as bare_module
+from bench import plain
 from tests.databases import fresh_database
 from tests.e2e.citizen_server import free_port
 from tests.factories import (
@@ -233,11 +239,14 @@ async def _outbox(url: str) -> int:
         await engine.dispose()
 
 
-async def _wait(port: int) -> None:
+async def _wait(port: int, method: str = "GET", path: str = "/healthz") -> None:
+    """Until the server on `port` answers (any answer): a minute at most, as a busy machine
+    takes several seconds to import the app in each of the processes started at once."""
+    deadline = time.monotonic() + 60
     async with httpx.AsyncClient() as client:
-        for _ in range(200):
+        while time.monotonic() < deadline:
             try:
-                await client.get(f"http://127.0.0.1:{port}/healthz")
+                await client.request(method, f"http://127.0.0.1:{port}{path}")
                 return
             except httpx.TransportError:
                 await asyncio.sleep(0.05)
@@ -334,8 +343,9 @@ def _cpu(result: dict[str, float]) -> str:
     return text + f" ms (busiest process {result['busiest']:.0%})"
 
 
-async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]:
+async def run(kind: str, args: argparse.Namespace, directory: Path, variant: str) -> list[str]:
     lines = []
+    label = kind if variant == plain.SHIPPED else f"{kind} w/o {variant}"
     async with fresh_database(kind, directory) as url:
         await asyncio.to_thread(migrate.upgrade, url)
         ids, _campaign = await _seed(url)
@@ -365,23 +375,24 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
             "APPEALS_LIMIT_LINKS_PER_ADDRESS": HIGH,
             "BENCH_DATABASE_URL": url,
         }
-        app = Server("app.main:app_factory", env, args.workers)
-        bare = Server("bench.bare:app_factory", env, args.workers)
+        if variant == plain.SHIPPED:
+            app = Server("app.main:app_factory", env, args.workers)
+            bare = Server("bench.bare:app_factory", env, args.workers)
+            worker_command = [str(Path(sys.executable).parent / "appeals"), "worker"]
+        else:
+            env.update(plain.environment(variant))
+            app = Server("bench.plain:app_factory", env, args.workers)
+            bare = Server("bench.plain:bare_factory", env, args.workers)
+            worker_command = [sys.executable, "-m", "bench.plain", "worker"]
         worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "appeals"), "worker"],
+            worker_command,
             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             for port in app.ports:
                 await _wait(port)
-            async with httpx.AsyncClient() as client:  # the bare app has no /healthz: any answer
-                for port in bare.ports:
-                    for _ in range(200):
-                        try:
-                            await client.post(f"http://127.0.0.1:{port}/bare")
-                            break
-                        except httpx.TransportError:
-                            await asyncio.sleep(0.05)
+            for port in bare.ports:  # the bare app has no /healthz
+                await _wait(port, "POST", "/bare")
             deputy_fields = "".join(f"&deputy={i}" for i in ids)
             submit_lua = directory / f"submit-{kind}.lua"
             submit_lua.write_text(
@@ -406,14 +417,14 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
             peer = _wrk(bare, bare_lua, args, db=db)
             ratio = submit["ok_per_s"] / peer["ok_per_s"]
             lines.append(
-                f"{kind:10} submissions  {submit['ok_per_s']:8.0f}/s  p50 {submit['p50']:6.1f} ms"
+                f"{label:10} submissions  {submit['ok_per_s']:8.0f}/s  p50 {submit['p50']:6.1f} ms"
                 f"  p99 {submit['p99']:6.1f} ms  {_cpu(submit)}"
                 f"  (errors {submit['errors']:.0f};"
                 f" {sent} e-mails sent by `appeals worker`, the last {drained:.1f} s after,"
                 f" its CPU {worker_cpu / max(sent, 1) * 1000:.2f} ms each; {left} left)"
             )
             lines.append(
-                f"{kind:10} bare insert  {peer['ok_per_s']:8.0f}/s  p50 {peer['p50']:6.1f} ms"
+                f"{label:10} bare insert  {peer['ok_per_s']:8.0f}/s  p50 {peer['p50']:6.1f} ms"
                 f"  p99 {peer['p99']:6.1f} ms  {_cpu(peer)}"
                 f"  ratio {ratio:.2f} (target >= 0.50)"
             )
@@ -431,7 +442,7 @@ async def run(kind: str, args: argparse.Namespace, directory: Path) -> list[str]
             elapsed = time.perf_counter() - started
             letters = await _count_letters(url) - before
             lines.append(
-                f"{kind:10} confirmations {confirm['ok_per_s']:7.0f}/s"
+                f"{label:10} confirmations {confirm['ok_per_s']:7.0f}/s"
                 f"  p50 {confirm['p50']:6.1f} ms"
                 f"  p99 {confirm['p99']:6.1f} ms  {_cpu(confirm)}"
                 f"  letters {letters} = {letters / elapsed:,.0f}/s"
@@ -454,7 +465,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn processes of each server")
     parser.add_argument("--confirmations", type=int, default=3000)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--variants",
+        default=plain.SHIPPED,
+        help=f"comma-separated: {plain.SHIPPED}, or the mechanism replaced by the plain path"
+        f" ({', '.join(plain.MECHANISMS)})",
+    )
     args = parser.parse_args()
+    variants = args.variants.split(",")
+    for variant in variants:
+        try:
+            plain.parse(variant)
+        except ValueError as error:
+            parser.error(str(error))
     if args.connections % _threads(args):
         parser.error(f"--connections must be a multiple of wrk's threads ({_threads(args)})")
     if shutil.which("wrk") is None:
@@ -464,7 +487,8 @@ def main() -> None:
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.databases.split(","):
-            lines += asyncio.run(run(kind, args, Path(tmp)))
+            for variant in variants:
+                lines += asyncio.run(run(kind, args, Path(tmp), variant))
             print("\n".join(lines[-3:]), flush=True)
     print("\n" + "\n".join(lines))
 

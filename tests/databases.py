@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import re
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +16,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.db import create_engine
-from app.sqlite_writers import lock_path
 
 DATABASE_KINDS = ("sqlite", "postgresql")
 # The database used to create and drop the per-run test databases.
@@ -58,16 +57,20 @@ async def fresh_database(kind: str, directory: Path) -> AsyncIterator[str]:
         await admin.dispose()
 
 
-def writers_queue_is_free(database: Path) -> bool:
-    """Whether nobody holds the SQLite writers' lock (app.sqlite_writers) of this database."""
-    fd = os.open(lock_path(database), os.O_RDWR)
+def sqlite_write_lock_is_free(database: Path) -> bool:
+    """Whether no connection holds SQLite's write lock on this database (a write transaction
+    in progress): another connection can begin one at once."""
+    connection = sqlite3.connect(database, timeout=0, isolation_level=None)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
         return True
-    except BlockingIOError:
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
         return False
     finally:
-        os.close(fd)  # lets it go again if taken
+        connection.close()
 
 
 # How SQLAlchemy keeps a timestamp in SQLite: text without the zone (sqlite3's own adapter would

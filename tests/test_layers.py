@@ -33,7 +33,6 @@ INFRASTRUCTURE = frozenset(
         "ratelimit",
         "security",
         "sqlite_driver",
-        "sqlite_writers",
         "templating",
         "text",
     }

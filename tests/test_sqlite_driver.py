@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import fcntl
-import os
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -23,8 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_write, create_engine, create_sessionmaker, insert_and_commit, run_sync
 from app.sqlite_driver import OneTripCursor, run_in_thread
-from app.sqlite_writers import lock_path
-from tests.databases import writers_queue_is_free
+from tests.databases import sqlite_write_lock_is_free
 
 metadata = MetaData()
 item = Table(
@@ -99,7 +97,7 @@ async def test_begin_goes_with_the_transactions_first_statement(
     )
     try:
         async with create_sessionmaker(engine)() as session:
-            # The writers' queue is taken here; SQLite's lock only with the first statement.
+            # SQLite's lock is taken only with the first statement, not here.
             await begin_write(session)
             async with other.begin() as connection:
                 await connection.execute(insert(item).values(name="before"))
@@ -138,10 +136,10 @@ async def test_a_transaction_without_statements_ends_quietly(
     async with create_sessionmaker(engine)() as session:
         await begin_write(session)
         await session.commit()
-        assert writers_queue_is_free(tmp_path / "driver.db")
+        assert sqlite_write_lock_is_free(tmp_path / "driver.db")
         await begin_write(session)
         await session.rollback()
-        assert writers_queue_is_free(tmp_path / "driver.db")
+        assert sqlite_write_lock_is_free(tmp_path / "driver.db")
         assert (await session.execute(select(item.c.id))).first() is None
 
 
@@ -177,7 +175,7 @@ async def test_a_commit_in_the_thread_lets_the_writers_queue_go_at_once(
     async with create_sessionmaker(engine)() as session:
         await begin_write(session)
         await session.execute(insert(item).values(name="first"))
-        assert not writers_queue_is_free(tmp_path / "driver.db")
+        assert not sqlite_write_lock_is_free(tmp_path / "driver.db")
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         await run_in_thread(
@@ -185,7 +183,7 @@ async def test_a_commit_in_the_thread_lets_the_writers_queue_go_at_once(
             commit=True,
         )  # fmt: skip
         # Committed and the lock let go while the connection is still this session's.
-        assert writers_queue_is_free(tmp_path / "driver.db")
+        assert sqlite_write_lock_is_free(tmp_path / "driver.db")
         assert session.in_transaction()
         await session.commit()  # SQLAlchemy's side: nothing left for SQLite to do
     async with engine.connect() as connection:
@@ -202,7 +200,7 @@ async def test_run_sync_errors_keep_their_types_and_leave_nothing(
         with pytest.raises(IntegrityError):
             await run_sync(session, partial(_insert_names, names=["x", "x"]), commit=True)
         await session.rollback()
-        assert writers_queue_is_free(tmp_path / "driver.db")
+        assert sqlite_write_lock_is_free(tmp_path / "driver.db")
         # the session goes on as usual afterwards
         await begin_write(session)
         await run_sync(session, partial(_insert_names, names=["y"]))
@@ -217,7 +215,7 @@ async def test_insert_and_commit_sends_rows_as_sql_in_one_trip(
     async with create_sessionmaker(engine)() as reader:
         await reader.scalar(select(item.c.id))  # a read in progress elsewhere does not matter
         await insert_and_commit(engine, [(item, {"name": "a"}), (item, {"name": "b"})])
-        assert writers_queue_is_free(tmp_path / "driver.db")
+        assert sqlite_write_lock_is_free(tmp_path / "driver.db")
     async with engine.connect() as connection:
         names = (await connection.execute(select(item.c.name).order_by(item.c.id))).scalars()
         assert list(names) == ["a", "b"]
@@ -242,20 +240,20 @@ async def test_a_write_committed_in_the_thread_makes_one_trip_in_all(
     assert len(trips) == 1
 
 
-async def test_insert_and_commit_waits_its_turn_in_the_writers_queue(
+async def test_insert_and_commit_waits_its_turn_behind_another_process(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    other = os.open(lock_path(tmp_path / "driver.db"), os.O_RDWR | os.O_CREAT)  # another process
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)  # another process
     try:
-        fcntl.flock(other, fcntl.LOCK_EX)
+        other.execute("BEGIN IMMEDIATE")
         write = asyncio.create_task(insert_and_commit(engine, [(item, {"name": "queued"})]))
         await asyncio.sleep(0.3)
-        assert not write.done()  # waiting for the lock, not polling SQLite's
-        fcntl.flock(other, fcntl.LOCK_UN)
+        assert not write.done()  # waiting for the write lock (the busy timeout), not failing
+        other.execute("COMMIT")
         await asyncio.wait_for(write, 10)
     finally:
-        os.close(other)
-    assert writers_queue_is_free(tmp_path / "driver.db")
+        other.close()
+    assert sqlite_write_lock_is_free(tmp_path / "driver.db")
     async with engine.connect() as connection:
         assert list((await connection.execute(select(item.c.name))).scalars()) == ["queued"]
 
@@ -268,7 +266,7 @@ async def test_insert_and_commit_errors_are_sqlalchemys_hide_values_and_leave_no
         await insert_and_commit(engine, rows)
     assert "secret-name" not in str(raised.value)
     # Rolled back, the lock let go and the connection back in the pool, ready for the next.
-    assert writers_queue_is_free(tmp_path / "driver.db")
+    assert sqlite_write_lock_is_free(tmp_path / "driver.db")
     await insert_and_commit(engine, [(item, {"name": "after"})])
     async with engine.connect() as connection:
         assert list((await connection.execute(select(item.c.name))).scalars()) == ["after"]
@@ -294,9 +292,9 @@ async def test_a_failed_commit_in_the_thread_is_sqlalchemys_error_and_keeps_the_
         with pytest.raises(IntegrityError, match="FOREIGN KEY"):
             await run_sync(session, _orphan, commit=True)
         # Still in the transaction, the lock held, until the caller rolls back.
-        assert not writers_queue_is_free(tmp_path / "driver.db")
+        assert not sqlite_write_lock_is_free(tmp_path / "driver.db")
         await session.rollback()
-        assert writers_queue_is_free(tmp_path / "driver.db")
+        assert sqlite_write_lock_is_free(tmp_path / "driver.db")
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT count(*) FROM child"))).scalar() == 0
 
@@ -325,7 +323,7 @@ async def test_a_cancelled_caller_waits_for_the_work_in_the_thread(engine: Async
 
 
 async def test_insert_and_commit_in_memory() -> None:
-    # One connection for all (a StaticPool) and no lock file: the write still goes in one trip.
+    # One connection for all (a StaticPool): the write still goes in one trip.
     engine = create_engine("sqlite+aiosqlite:///:memory:")
     try:
         async with engine.begin() as connection:

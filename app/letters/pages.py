@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
-from starlette.routing import Route
 
 from app.campaigns.models import Campaign
 from app.config import Settings
@@ -20,8 +19,7 @@ from app.deputies import service as deputies_service
 from app.errors import InvalidInput, NotFound
 from app.letters import altcha_check, confirmation, flow, intake, open_campaigns, web
 from app.letters.cache import OpenCampaign
-from app.letters.paths import CodePath, SlugPath, TokenPath, redirect, slug_and_code
-from app.ratelimit import RateLimiter
+from app.letters.paths import CodePath, SlugPath, TokenPath, redirect
 from app.templating import templates
 
 pages = APIRouter(include_in_schema=False)
@@ -178,16 +176,16 @@ async def preview_page(
     )
 
 
-async def submit_page(request: Request) -> Response:
-    """The sender's form, posted: the most frequent request, so a plain Starlette route, the
-    app's first (app.main). FastAPI's dependencies (a session, the settings, the limiter), its
-    checks of the path, its matching of the routes before this one and a session opened for
-    nothing cost about 0.4 ms of CPU per submission, a third of what is left (bench/README.md,
-    seventh round). The path is checked here as FastAPI would, and a session is opened only if
-    the campaign's snapshot is stale or the form comes back with errors."""
-    slug, code = slug_and_code(request)
-    settings: Settings = request.app.state.settings
-    limiter: RateLimiter = request.app.state.rate_limiter
+@pages.post("/campaigns/{slug}/{code}/submit", name="campaign_submit")
+async def submit_page(
+    request: Request,
+    slug: SlugPath,
+    code: CodePath,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> Response:
+    """The sender's form, posted: the most frequent request, so it opens a session only if the
+    campaign's snapshot is stale or the form comes back with errors."""
     campaign, form, bot, raw = await _read_submit_form(request, slug, code)
     if bot:
         # Said to be done, so that the bot learns nothing; nothing is stored or sent.
@@ -210,12 +208,6 @@ async def submit_page(request: Request) -> Response:
         request, settings, limiter, campaign=campaign, region_code=code.upper(), form=form
     )
     return redirect(request, "check_email")
-
-
-# Not in `pages`: app.main puts it first of all the app's routes, which are tried in order.
-submit_route = Route(
-    "/campaigns/{slug}/{code}/submit", submit_page, methods=["POST"], name="campaign_submit"
-)
 
 
 @pages.get("/check-email", response_class=HTMLResponse, name="check_email")

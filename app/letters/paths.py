@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
-from pydantic import TypeAdapter, ValidationError
 
 from app.text import ONE_LINE
 
@@ -17,21 +15,6 @@ CODE_PATTERN, CODE_MAX = r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$", 6
 SlugPath = Annotated[str, Path(max_length=SLUG_MAX, pattern=SLUG_PATTERN), ONE_LINE]
 CodePath = Annotated[str, Path(max_length=CODE_MAX, pattern=CODE_PATTERN), ONE_LINE]
 TokenPath = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$"), ONE_LINE]
-_PATH_TYPES = {"slug": TypeAdapter(SlugPath), "code": TypeAdapter(CodePath)}
-
-
-def slug_and_code(request: Request) -> tuple[str, str]:
-    """A plain route's slug and region code, checked as SlugPath and CodePath check them
-    (422 naming the parameter, as FastAPI answers on the other routes)."""
-    values, errors = [], []
-    for name, adapter in _PATH_TYPES.items():
-        try:
-            values.append(adapter.validate_python(request.path_params[name]))
-        except ValidationError as exc:
-            errors += [{**error, "loc": ("path", name, *error["loc"])} for error in exc.errors()]
-    if errors:
-        raise RequestValidationError(errors)
-    return values[0], values[1]
 
 
 # Looking a route up by name walks every route of the app (about a hundred, some 0.1 ms a time

@@ -149,7 +149,6 @@ async def test_hostile_form_bodies_get_a_clear_answer_and_store_nothing(
 async def test_a_malformed_submit_path_is_refused_naming_the_parameter(
     citizen: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    # The submit route checks its own path (a plain Starlette route): as FastAPI does elsewhere.
     world = await make_world(session)
     data = form(world)
     en = {"accept-language": "en"}
@@ -191,9 +190,8 @@ async def test_an_unexpected_error_on_submit_is_logged_with_its_route_not_its_da
         response = await citizen.post(url, data=form(world))
     assert response.status_code == 500
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    # A plain Starlette route: named by its path or, where the router leaves none, its endpoint.
     assert "unexpected RuntimeError" in logged
-    assert "on POST submit_page" in logged or "on POST /campaigns/{slug}/{code}/submit" in logged
+    assert "on POST /campaigns/{slug}/{code}/submit" in logged
     assert "maria@example.org" not in logged
 
 

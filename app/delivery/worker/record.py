@@ -24,7 +24,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import greenlet_spawn
 
-from app import sqlite_writers
 from app.db import bind_processor, utcnow
 from app.delivery import pacing
 from app.delivery.models import PauseKind
@@ -212,7 +211,6 @@ class Recorder:
             statements.append((sql, values))
         pooled = await engine.raw_connection()
         try:
-            await sqlite_writers.queue_pooled(pooled)
             await run_statements(pooled.dbapi_connection, statements, begin="BEGIN IMMEDIATE")
         finally:
             # Back to the pool; after an error its rollback is a trip to the thread, in a greenlet.
