@@ -1,12 +1,13 @@
 """SQLite through aiosqlite with one trip to the connection's thread per statement.
 
-Kept because both SQLite intake targets are missed without it. Measured against SQLAlchemy's
-stock aiosqlite dialect in the same runs (`bench.intake --databases sqlite --variants
-shipped,driver`, then `driver,shipped`; 2026-12-04, VM 2 cores shared): the submissions ratio
-0.96 and 0.73 with it, 0.48 and 0.43 without (target 0.50); confirmations 90 and 117/s with it,
-74 and 73/s without (target 100/s); CPU a submission 1.5-2.0 against 3.5 ms. The worker's rate
-is the same either way (`bench.delivery --variants`: 69-73 % of raw aiosmtplib at 16
-connections with it, 70-73 % without).
+Kept because SQLite's targets are missed without it. Measured against SQLAlchemy's stock
+aiosqlite dialect in the same runs (2026-12-04, VM 2 cores shared, bench/plain.py):
+`bench.intake --databases sqlite --variants shipped,driver`, then `driver,shipped`:
+confirmations 124 and 142/s with it, 87 and 89/s without (target 100/s); the submissions ratio
+1.19 and 0.96 with it, 0.50 and 0.55 without (target 0.50; 0.43-0.52 in four runs before).
+`bench.delivery --letters 20000 --databases sqlite --variants ...`, each order: the worker at one
+connection 68 and 55 % of raw aiosmtplib with it, 52 and 39 % without (target 60 %; the record
+step writes through run_statements); at 16 connections the same either way (56-67 %).
 
 aiosqlite runs each connection in a thread of its own; every call is a wake-up of that thread and
 then of the event loop, each costing more than a small statement itself. SQLAlchemy's adapter
